@@ -1,0 +1,1 @@
+"""Floyo agent (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Floyo app_streamlit (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Floyo features (see DESIGN.md)."""

@@ -1,0 +1,3 @@
+from floyo.cli import app
+
+app()

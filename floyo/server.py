@@ -1,0 +1,31 @@
+"""Running the API under uvicorn: migrate first, JSON logs, graceful shutdown."""
+
+from __future__ import annotations
+
+from floyo.logs import configure_logging
+from floyo.settings import get_settings
+
+GRACEFUL_SHUTDOWN_SECONDS = 20
+
+
+def run_server(*, host: str | None = None, port: int | None = None, workers: int = 1) -> None:
+    """Migrate to head, then serve until SIGINT/SIGTERM (in-flight requests are finished first)."""
+    import uvicorn
+
+    from floyo.db import migrate, resolve_database_url
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    # resolve once here so the embedded server is up (and migrated) before workers fork
+    migrate.upgrade(resolve_database_url(settings))
+    uvicorn.run(
+        "ingest.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        server_header=False,
+    )

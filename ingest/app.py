@@ -1,0 +1,105 @@
+"""The API application: routes, error mapping, middleware and the engine's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import floyo
+from floyo.db import get_engine, reset_engine
+from floyo.errors import FloyoError, RateLimited
+from floyo.logs import configure_logging
+from floyo.settings import Settings, get_settings
+from ingest.middleware import RequestContextMiddleware
+from ingest.ratelimit import TokenBucketLimiter
+from ingest.responses import OrjsonResponse
+from ingest.routes import events, health, telemetry
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> OrjsonResponse:
+    return OrjsonResponse({"error": {"code": code, "message": message, "details": details}}, status_code=status)
+
+
+async def _floyo_error(_: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, FloyoError)
+    response = _error(exc.status_code, exc.code, exc.message, exc.details)
+    if isinstance(exc, RateLimited):
+        response.headers["retry-after"] = str(max(1, round(exc.retry_after + 0.5)))
+    return response
+
+
+async def _validation_error(_: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+    return _error(422, "invalid_request", "the request's parameters are invalid", details)
+
+
+async def _http_error(_: Request, exc: Exception) -> OrjsonResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return _error(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+
+
+async def _unexpected(_: Request, exc: Exception) -> OrjsonResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return _error(500, "internal_error", "an unexpected error occurred; it has been logged with the request id")
+
+
+def _with_event_schemas(app: FastAPI) -> None:
+    """Publish the telemetry body's schema, which the route reads by hand for per-event answers."""
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = base_openapi()
+        batch = telemetry.TelemetryBatch.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(batch.pop("$defs", {}))
+        components["TelemetryBatch"] = batch
+        body = schema["paths"]["/api/v1/telemetry"]["post"]["requestBody"]["content"]["application/json"]
+        body["schema"] = {"$ref": "#/components/schemas/TelemetryBatch"}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API; the engine is created at startup and disposed of at shutdown."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = get_engine()
+        log.info("floyo api ready", extra={"version": floyo.__version__})
+        yield
+        reset_engine()
+        log.info("floyo api stopped")
+
+    app = FastAPI(
+        title="Floyo",
+        version=floyo.__version__,
+        description="Telemetry ingest and event access for Floyo.",
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+    )
+    app.state.settings = settings
+    app.state.limiter = TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    app.add_middleware(RequestContextMiddleware)
+    app.add_exception_handler(FloyoError, _floyo_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    for module in (telemetry, events, health):
+        app.include_router(module.router)
+    _with_event_schemas(app)
+    return app

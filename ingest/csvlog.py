@@ -1,0 +1,69 @@
+"""The CSV activity log format (``event_id,user_id,ts,path,ext,action,commit,is_bot``) mapped to Floyo events."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from floyo.errors import InvalidInput
+
+CSV_COLUMNS = ("event_id", "user_id", "ts", "path", "ext", "action", "commit", "is_bot")
+ACTION_TO_KIND = {
+    "created": "create", "modified": "modify", "deleted": "delete", "renamed": "move",
+    "copied": "create", "typechanged": "modify",
+}  # fmt: skip
+# event ids in the log are 16 hex digits; Floyo's are UUIDs: derive them stably so re-loading deduplicates
+_NAMESPACE = uuid.UUID("5a0b7c1e-3f43-4f0e-9a51-6c1d2f7e9b10")
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One row of the log as a Floyo event, with its author."""
+
+    author: str
+    is_bot: bool
+    event: dict[str, Any]
+
+
+def open_log(path: Path) -> io.TextIOBase:
+    """Open a ``.csv`` or ``.csv.gz`` log as text."""
+    if not path.exists():
+        raise InvalidInput("no_such_file", f"{path} does not exist")
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def row_to_event(row: dict[str, str], root: str) -> dict[str, Any]:
+    """Map one CSV row to the telemetry event format (validation happens in the ingest path)."""
+    kind = ACTION_TO_KIND.get(row.get("action") or "", row.get("action"))
+    path = row.get("path") or ""
+    event: dict[str, Any] = {
+        "event_id": str(uuid.uuid5(_NAMESPACE, row.get("event_id") or "")),
+        "ts": row.get("ts"),
+        "kind": kind,
+        "root": root,
+        "path": path,
+        "ext": row.get("ext") or "",
+        "meta": {"source": "git", "commit": row.get("commit") or "", "is_bot": row.get("is_bot") == "1"},
+    }
+    if kind == "move":
+        event["dest_path"] = path  # the log keeps only the new path of a rename
+    return event
+
+
+def read_log(path: Path, root: str = "repo") -> Iterator[LogRow]:
+    """Every row of a log, in file order; raises InvalidInput when the header is not the log format."""
+    with open_log(path) as fh:
+        reader = csv.DictReader(fh)
+        missing = set(CSV_COLUMNS) - set(reader.fieldnames or ())
+        if missing:
+            raise InvalidInput("bad_log_header", f"{path} lacks the columns {sorted(missing)}")
+        for row in reader:
+            yield LogRow(row.get("user_id") or "unknown", row.get("is_bot") == "1", row_to_event(row, root))

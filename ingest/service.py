@@ -1,0 +1,53 @@
+"""The one ingest path, shared by the API, the CSV loader and the demo: validate, then store idempotently."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from floyo.events import now_utc
+from floyo.settings import Settings
+from ingest.metrics import EVENTS
+from ingest.store import StoreResult, store_batch
+from ingest.validation import parse_body, validate_events
+
+
+def ingest_events(
+    engine: Engine,
+    settings: Settings,
+    raw_events: list[Any],
+    *,
+    user_id: int,
+    device_id: int,
+    sent_at: datetime | None = None,
+    received_at: datetime | None = None,
+) -> StoreResult:
+    """Validate and store events for one device; per-event outcomes, committed before returning."""
+    batch = validate_events(
+        raw_events,
+        sent_at=sent_at,
+        received_at=received_at or now_utc(),
+        max_future=timedelta(hours=settings.max_future_skew_hours),
+    )
+    result = store_batch(engine, batch, user_id=user_id, device_id=device_id)
+    EVENTS.labels("accepted").inc(result.accepted)
+    EVENTS.labels("duplicate").inc(len(result.duplicates))
+    EVENTS.labels("rejected").inc(len(result.rejected))
+    return result
+
+
+def ingest_body(engine: Engine, settings: Settings, body: bytes, *, user_id: int, device_id: int) -> StoreResult:
+    """Decode a telemetry request body and ingest its events."""
+    received_at = now_utc()
+    sent_at, raw_events = parse_body(body, max_events=settings.max_batch_events)
+    return ingest_events(
+        engine,
+        settings,
+        raw_events,
+        user_id=user_id,
+        device_id=device_id,
+        sent_at=sent_at,
+        received_at=received_at,
+    )

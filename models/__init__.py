@@ -1,0 +1,1 @@
+"""Floyo models (see DESIGN.md)."""

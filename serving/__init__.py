@@ -1,0 +1,1 @@
+"""Floyo serving (see DESIGN.md)."""

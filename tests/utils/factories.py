@@ -1,0 +1,57 @@
+"""Plain factory functions for tests."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from floyo.auth import create_device_token
+
+
+@dataclass(frozen=True)
+class Device:
+    """A user's device with its token, as tests use it."""
+
+    user: str
+    device: str
+    token: str
+    user_id: int
+    device_id: int
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def make_device(engine: Engine, *, user: str | None = None, device: str = "laptop", admin: bool = False) -> Device:
+    """A new user (unique name unless given) with a device token."""
+    user = user or f"user-{uuid.uuid4().hex[:10]}"
+    with engine.begin() as conn:
+        token = create_device_token(conn, user=user, device=device, is_admin=admin)
+        row = conn.execute(
+            text("SELECT u.id, d.id FROM users u JOIN devices d ON d.user_id = u.id WHERE u.name = :u AND d.name = :d"),
+            {"u": user, "d": device},
+        ).one()
+    return Device(user, device, token, int(row[0]), int(row[1]))
+
+
+def make_event(**overrides: Any) -> dict[str, Any]:
+    """A valid telemetry event as JSON-ready dict (a fresh id, one minute ago)."""
+    event: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "ts": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        "kind": "modify",
+        "root": "projects",
+        "path": "data/sales.csv",
+    }
+    event.update(overrides)
+    return event
+
+
+def make_batch(events: list[dict[str, Any]], sent_at: datetime | None = None) -> dict[str, Any]:
+    """A telemetry body."""
+    return {"sent_at": (sent_at or datetime.now(UTC)).isoformat(), "events": events}
