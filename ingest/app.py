@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -45,6 +47,13 @@ async def _validation_error(_: Request, exc: Exception) -> OrjsonResponse:
 async def _http_error(_: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, StarletteHTTPException)
     return _error(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+
+
+async def _database_down(_: Request, exc: Exception) -> OrjsonResponse:
+    log.error("database unavailable: %s", type(exc).__name__)
+    response = _error(503, "database_unavailable", "the database is unavailable; retry later")
+    response.headers["retry-after"] = "5"
+    return response
 
 
 async def _unexpected(_: Request, exc: Exception) -> OrjsonResponse:
@@ -98,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(FloyoError, _floyo_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_down)
+    app.add_exception_handler(psycopg.OperationalError, _database_down)
     app.add_exception_handler(Exception, _unexpected)
     for module in (telemetry, events, health):
         app.include_router(module.router)

@@ -41,7 +41,8 @@ class LoadSummary:
 
 class _DeviceCache:
     def __init__(self, engine: Engine, device: str) -> None:
-        self.engine, self.device, self.ids = engine, device, {}  # type: dict[str, tuple[int, int]]
+        self.engine, self.device = engine, device
+        self.ids: dict[str, tuple[int, int]] = {}
 
     def get(self, author: str) -> tuple[int, int]:
         if author not in self.ids:

@@ -25,7 +25,7 @@ _SECURITY_HEADERS = [
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
-            return value.decode()
+            return str(value.decode())
     return uuid.uuid4().hex
 
 

