@@ -14,6 +14,7 @@ import orjson
 import psycopg
 from sqlalchemy import Engine
 
+from floyo.db.scoping import scope_to_user
 from floyo.errors import InvalidInput
 
 EXPORT_COLUMNS = (
@@ -90,6 +91,7 @@ def list_events(
     raw = engine.raw_connection()
     try:
         conn: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
+        scope_to_user(conn, f.user_id)
         rows = conn.execute(_SELECT + f"WHERE {where} ORDER BY e.ts, e.seq LIMIT %(limit)s", params).fetchall()
         conn.rollback()
     finally:
@@ -105,6 +107,7 @@ def iter_event_rows(engine: Engine, f: EventFilter, *, chunk: int = 20_000) -> I
     raw = engine.raw_connection()
     try:
         conn: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
+        scope_to_user(conn, f.user_id)
         with conn.cursor(name="floyo_export") as cur:
             cur.itersize = chunk
             cur.execute(_SELECT + f"WHERE {where} ORDER BY e.ts, e.seq", params)

@@ -39,11 +39,11 @@ def _admin_conninfo(url: str) -> dict[str, object]:
 
 def reset_database(url: str) -> None:
     """Create the database if missing and empty it (drop and recreate the public schema)."""
-    name = make_url(url).database
+    name = make_url(url).database or "floyo_test"
     with psycopg.connect(**_admin_conninfo(url), autocommit=True) as conn:  # type: ignore[arg-type]
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    with psycopg.connect(**psycopg_conninfo(url), autocommit=True) as conn:  # type: ignore[arg-type]
+    with psycopg.connect(**psycopg_conninfo(url), autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
         conn.execute("DROP TYPE IF EXISTS event_kind CASCADE")
         conn.execute("CREATE SCHEMA public")
