@@ -13,7 +13,7 @@ from tests.utils.factories import make_batch, make_device, make_event
 
 
 def _count_all_events(database_url: str, user_id: int | None) -> int:
-    with psycopg.connect(**psycopg_conninfo(database_url)) as conn:  # type: ignore[arg-type]
+    with psycopg.connect(**psycopg_conninfo(database_url)) as conn:
         if user_id is not None:
             scope_to_user(conn, user_id)
         else:
@@ -39,7 +39,7 @@ def test_unscoped_role_sees_nothing(client, engine, database_url):
 
 def test_user_role_cannot_write(engine, database_url):
     dave = make_device(engine)
-    with psycopg.connect(**psycopg_conninfo(database_url)) as conn:  # type: ignore[arg-type]
+    with psycopg.connect(**psycopg_conninfo(database_url)) as conn:
         scope_to_user(conn, dave.user_id)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM events")
