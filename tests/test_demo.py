@@ -1,0 +1,56 @@
+"""`floyo demo` end to end: a real background API, the sample log through HTTP, a summary, `floyo stop`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from floyo.db import migrate
+from tests.utils.db import scratch_database
+from tests.utils.server import free_port
+
+
+@pytest.fixture
+def demo_env(database_url, tmp_path):
+    with scratch_database(database_url) as url:
+        migrate.upgrade(url)
+        yield {
+            **os.environ,
+            "FLOYO_DATABASE_URL": url,
+            "FLOYO_DATA_DIR": str(tmp_path / "data"),
+            "FLOYO_PORT": str(free_port()),
+        }
+
+
+def _floyo(env, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "floyo", *args], env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+
+
+def test_demo_ingests_sample_log_once_and_stops(demo_env):
+    base_url = f"http://127.0.0.1:{demo_env['FLOYO_PORT']}"
+    try:
+        first = _floyo(demo_env, "demo")
+        assert first.returncode == 0, first.stderr
+        assert "9246 accepted, 0 duplicate" in first.stdout
+        assert re.search(r"users:\s+869", first.stdout)
+        assert "modify 8298" in first.stdout
+        assert "move 172" in first.stdout
+        assert httpx.get(f"{base_url}/health/readiness").status_code == 200
+
+        again = _floyo(demo_env, "demo")
+        assert again.returncode == 0, again.stderr
+        assert "0 accepted, 9246 duplicate" in again.stdout
+        assert re.search(r"events:\s+9246 ", again.stdout)
+    finally:
+        stopped = _floyo(demo_env, "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped" in stopped.stdout
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{base_url}/health", timeout=2)
