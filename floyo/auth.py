@@ -76,6 +76,23 @@ def create_device_token(conn: Connection, *, user: str, device: str, is_admin: b
     return token
 
 
+def ensure_device(conn: Connection, *, user: str, device: str) -> tuple[int, int]:
+    """(user id, device id), creating both if needed; an existing device keeps its token."""
+    user_id = ensure_user(conn, name=user)
+    conn.execute(
+        text(
+            "INSERT INTO devices (user_id, name, token_hash, token_prefix) VALUES (:u, :d, :h, :p) "
+            "ON CONFLICT (user_id, name) DO NOTHING"
+        ),
+        # an unusable token: nobody ever sees it; `floyo token create` gives the device a real one
+        {"u": user_id, "d": device, "h": hash_token(new_token()), "p": "(none)"},
+    )
+    device_id = conn.execute(
+        text("SELECT id FROM devices WHERE user_id = :u AND name = :d"), {"u": user_id, "d": device}
+    ).scalar_one()
+    return user_id, int(device_id)
+
+
 def list_device_tokens(conn: Connection, *, user: str | None = None) -> list[DeviceToken]:
     """Every device token, or one user's, newest first."""
     rows = conn.execute(
@@ -102,16 +119,20 @@ def revoke_device_token(conn: Connection, *, user: str, device: str) -> None:
         raise NotFound("no_such_token", f"no live token for device {device!r} of user {user!r}")
 
 
+# One round trip. Revocation is read on every request; last_used_at is written at most once a minute per
+# device, so a busy agent's requests stay read-only (no row lock, no WAL flush at commit).
+_AUTHENTICATE_DEVICE = text(
+    "WITH d AS (SELECT d.id AS device_id, d.last_used_at, u.id AS user_id, u.name, u.is_admin "
+    "FROM devices d JOIN users u ON u.id = d.user_id WHERE d.token_hash = :h AND d.revoked_at IS NULL), "
+    "touched AS (UPDATE devices SET last_used_at = now() FROM d WHERE devices.id = d.device_id "
+    "AND (d.last_used_at IS NULL OR d.last_used_at < now() - interval '1 minute')) "
+    "SELECT device_id, user_id, name, is_admin FROM d"
+)
+
+
 def authenticate_device(conn: Connection, token: str) -> Principal:
-    """The principal behind a device token; Unauthorized when unknown or revoked."""
-    row = conn.execute(
-        text(
-            "UPDATE devices d SET last_used_at = now() FROM users u "
-            "WHERE d.token_hash = :h AND u.id = d.user_id AND d.revoked_at IS NULL "
-            "RETURNING d.id AS device_id, u.id AS user_id, u.name, u.is_admin"
-        ),
-        {"h": hash_token(token)},
-    ).one_or_none()
+    """The principal behind a device token; Unauthorized when unknown or revoked (``last_used_at`` to the minute)."""
+    row = conn.execute(_AUTHENTICATE_DEVICE, {"h": hash_token(token)}).one_or_none()
     if row is None:
         raise Unauthorized("invalid_token", "the device token is unknown or revoked")
     return Principal(int(row.user_id), row.name, bool(row.is_admin), int(row.device_id))

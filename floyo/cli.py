@@ -34,7 +34,9 @@ def friendly_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from sqlalchemy.exc import OperationalError
+        from psycopg.errors import UndefinedFunction, UndefinedTable
+        from pydantic import ValidationError
+        from sqlalchemy.exc import OperationalError, ProgrammingError
 
         try:
             return func(*args, **kwargs)
@@ -42,7 +44,17 @@ def friendly_errors(func: F) -> F:
             raise fail(f"{exc.message} [{exc.code}]") from None
         except OperationalError as exc:
             raise fail(f"the database is unreachable: {str(exc.orig).strip().splitlines()[0]}") from None
-        except ValueError as exc:  # e.g. settings refused
+        except (ProgrammingError, UndefinedTable, UndefinedFunction) as exc:
+            orig = getattr(exc, "orig", exc)
+            if not isinstance(orig, UndefinedTable | UndefinedFunction):
+                raise
+            first = str(orig).strip().splitlines()[0]
+            raise fail(f"the database schema is missing or old ({first}): run `floyo db migrate`") from None
+        except ValidationError as exc:  # settings refused: name the variable, not pydantic's headline
+            err = exc.errors()[0]
+            where = "FLOYO_" + "_".join(str(p) for p in err["loc"]).upper() + ": " if err["loc"] else ""
+            raise fail(f"invalid setting: {where}{err['msg'].removeprefix('Value error, ')}") from None
+        except ValueError as exc:
             raise fail(str(exc).splitlines()[0]) from None
 
     return wrapper  # type: ignore[return-value]
@@ -181,7 +193,9 @@ def ingest_file(
     summary = load_log_file(path, root=root or path.name.split(".")[0], device=device, progress=sys.stderr.isatty())
     typer.echo(summary.describe())
     if summary.rejected:
-        raise typer.Exit(3)
+        raise fail(
+            f"{summary.rejected} of {summary.read} rows were rejected (reasons above); the others were stored", 3
+        )
 
 
 @app.command()

@@ -30,18 +30,33 @@ class Settings(BaseSettings):
 
     # --- lake and mlflow
     lake_dir: Path | None = None
+    retention_days: int = Field(default=365, ge=0)  # 0 keeps events forever
     mlflow_uri: str | None = None
+
+    # --- models: association rules (caps keep a huge vocabulary from blowing up time and memory)
+    rules_min_support: float = Field(default=0.01, gt=0, le=1)  # share of transactions
+    rules_min_count: int = Field(default=3, ge=1)  # and at least this many transactions
+    rules_max_items: int = Field(default=5000, ge=1)  # keep only the most frequent items
+    rules_max_len: int = Field(default=4, ge=2)  # items per itemset
+    rules_max_rules: int = Field(default=5000, ge=1)  # strongest rules kept (by lift, then confidence)
+    rules_min_confidence: float = Field(default=0.5, ge=0, le=1)
 
     # --- serving and ingest
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_batch_events: int = Field(default=5000, ge=1)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
-    max_future_skew_hours: float = Field(default=24.0, ge=0)
+    max_future_skew_hours: float = Field(default=24.0, ge=0, le=24 * 366)
     rate_limit_per_second: float = Field(default=200.0, gt=0)
     rate_limit_burst: int = Field(default=400, ge=1)
     jwt_secret: SecretStr = SecretStr(_DEV_JWT_SECRET)
     jwt_audience: str | None = None
+
+    # --- agent (the rest of its options live in its TOML file, FLOYO_AGENT_CONFIG)
+    agent_config: Path = Field(default_factory=lambda: Path.home() / ".config" / "floyo" / "agent.toml")
+    agent_state_dir: Path | None = None  # spool, status, pause flag; default $FLOYO_DATA_DIR/agent
+    agent_server: str | None = None
+    agent_token: SecretStr | None = None
 
     # --- cache and jobs
     redis_url: str | None = None

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import floyo
 from floyo.db import get_engine, reset_engine
-from floyo.errors import FloyoError, RateLimited
+from floyo.errors import FloyoError, RateLimited, Unauthorized
 from floyo.logs import configure_logging
 from floyo.settings import Settings, get_settings
 from ingest.middleware import RequestContextMiddleware
@@ -35,6 +35,8 @@ async def _floyo_error(_: Request, exc: Exception) -> OrjsonResponse:
     response = _error(exc.status_code, exc.code, exc.message, exc.details)
     if isinstance(exc, RateLimited):
         response.headers["retry-after"] = str(max(1, round(exc.retry_after + 0.5)))
+    elif isinstance(exc, Unauthorized):  # RFC 9110: a 401 names the scheme to use
+        response.headers["www-authenticate"] = 'Bearer realm="floyo"'
     return response
 
 
@@ -46,7 +48,9 @@ async def _validation_error(_: Request, exc: Exception) -> OrjsonResponse:
 
 async def _http_error(_: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return _error(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+    response = _error(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+    response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+    return response
 
 
 async def _database_down(_: Request, exc: Exception) -> OrjsonResponse:

@@ -29,15 +29,21 @@ class LogRow:
     author: str
     is_bot: bool
     event: dict[str, Any]
+    line: int = 0  # where the row ends in the file (1 is the header), for error messages
 
 
 def open_log(path: Path) -> io.TextIOBase:
     """Open a ``.csv`` or ``.csv.gz`` log as text."""
     if not path.exists():
         raise InvalidInput("no_such_file", f"{path} does not exist")
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+    if not path.is_file():
+        raise InvalidInput("not_a_file", f"{path} is not a file")
+    try:
+        if path.suffix == ".gz":
+            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+        return open(path, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InvalidInput("unreadable_file", f"{path} cannot be read: {exc.strerror or exc}") from exc
 
 
 def row_to_event(row: dict[str, str], root: str) -> dict[str, Any]:
@@ -62,8 +68,12 @@ def read_log(path: Path, root: str = "repo") -> Iterator[LogRow]:
     """Every row of a log, in file order; raises InvalidInput when the header is not the log format."""
     with open_log(path) as fh:
         reader = csv.DictReader(fh)
-        missing = set(CSV_COLUMNS) - set(reader.fieldnames or ())
-        if missing:
-            raise InvalidInput("bad_log_header", f"{path} lacks the columns {sorted(missing)}")
-        for row in reader:
-            yield LogRow(row.get("user_id") or "unknown", row.get("is_bot") == "1", row_to_event(row, root))
+        try:
+            missing = set(CSV_COLUMNS) - set(reader.fieldnames or ())
+            if missing:
+                raise InvalidInput("bad_log_header", f"{path} lacks the columns {sorted(missing)}")
+            for row in reader:
+                author = row.get("user_id") or "unknown"
+                yield LogRow(author, row.get("is_bot") == "1", row_to_event(row, root), reader.line_num)
+        except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:  # bad gzip, truncated, not UTF-8, bad CSV
+            raise InvalidInput("unreadable_log", f"{path}: cannot read line {reader.line_num + 1}: {exc}") from exc

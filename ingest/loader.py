@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from floyo.auth import create_device_token
+from floyo.auth import ensure_device
 from floyo.db import get_engine
 from floyo.settings import Settings, get_settings
-from ingest.csvlog import read_log
+from ingest.csvlog import LogRow, read_log
 from ingest.service import ingest_events
 
 MAX_REASONS_SHOWN = 5
@@ -46,17 +46,8 @@ class _DeviceCache:
 
     def get(self, author: str) -> tuple[int, int]:
         if author not in self.ids:
-            from sqlalchemy import text
-
             with self.engine.begin() as conn:
-                create_device_token(conn, user=author, device=self.device)
-                row = conn.execute(
-                    text(
-                        "SELECT u.id, d.id FROM users u JOIN devices d ON d.user_id = u.id WHERE u.name = :u AND d.name = :d"
-                    ),
-                    {"u": author, "d": self.device},
-                ).one()
-            self.ids[author] = (int(row[0]), int(row[1]))
+                self.ids[author] = ensure_device(conn, user=author, device=self.device)
         return self.ids[author]
 
 
@@ -69,26 +60,30 @@ def load_log_file(
     settings = settings or get_settings()
     devices = _DeviceCache(engine, device)
     summary = LoadSummary(path)
-    pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    pending: dict[str, list[LogRow]] = defaultdict(list)
+    rejected: list[tuple[int, str]] = []
 
     def flush(author: str) -> None:
         user_id, device_id = devices.get(author)
-        result = ingest_events(engine, settings, pending.pop(author), user_id=user_id, device_id=device_id)
+        rows = pending.pop(author)
+        events = [row.event for row in rows]
+        result = ingest_events(engine, settings, events, user_id=user_id, device_id=device_id)
         summary.accepted += result.accepted
         summary.duplicates += len(result.duplicates)
         summary.rejected += len(result.rejected)
-        summary.reasons += [r.reason for r in result.rejected[:MAX_REASONS_SHOWN]]
+        rejected.extend((rows[r.index].line, r.reason) for r in result.rejected[:MAX_REASONS_SHOWN])
 
     with _Progress(progress, path) as advance:
         for row in read_log(path, root=root):
             summary.read += 1
-            pending[row.author].append(row.event)
+            pending[row.author].append(row)
             if len(pending[row.author]) >= settings.max_batch_events:
                 flush(row.author)
             advance()
         for author in list(pending):
             flush(author)
     summary.users = len(devices.ids)
+    summary.reasons = [f"line {line}: {reason}" for line, reason in sorted(rejected)]
     return summary
 
 

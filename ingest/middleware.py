@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from floyo.logs import request_id_var
@@ -20,6 +21,22 @@ _SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
 ]
+
+
+_INTERNAL_ERROR_BODY = orjson.dumps(
+    {
+        "error": {
+            "code": "internal_error",
+            "message": "an unexpected error occurred; it has been logged with the request id",
+            "details": None,
+        }
+    }
+)
+_INTERNAL_ERROR_START: Message = {
+    "type": "http.response.start",
+    "status": 500,
+    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(_INTERNAL_ERROR_BODY)).encode())],
+}
 
 
 def _request_id(scope: Scope) -> str:
@@ -44,9 +61,12 @@ class RequestContextMiddleware:
         start = time.perf_counter()
         status = 500
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
+                started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
@@ -56,6 +76,13 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # handled here, inside the request's context, so the log line and the answer carry the request id
+            log.exception("unhandled error")
+            if started:
+                raise
+            await send_with_headers(dict(_INTERNAL_ERROR_START))
+            await send_with_headers({"type": "http.response.body", "body": _INTERNAL_ERROR_BODY})
         finally:
             elapsed = time.perf_counter() - start
             route = _route_template(scope)

@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -40,6 +40,11 @@ class EventFilter:
     root: str | None = None
 
 
+def as_utc(value: datetime) -> datetime:
+    """A time without a zone is UTC (never the database session's zone)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
 def encode_cursor(ts: datetime, seq: int) -> str:
     """An opaque cursor pointing just after the event (ts, seq)."""
     return base64.urlsafe_b64encode(orjson.dumps([ts.isoformat(), seq])).decode().rstrip("=")
@@ -49,8 +54,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """The (ts, seq) of a cursor; InvalidInput when it was not made by ``encode_cursor``."""
     try:
         ts, seq = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(ts), int(seq)
-    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        return as_utc(datetime.fromisoformat(ts)), int(seq)
+    except (ValueError, TypeError, OverflowError, orjson.JSONDecodeError) as exc:
         raise InvalidInput("invalid_cursor", "the cursor is not one this API returned") from exc
 
 
@@ -59,10 +64,10 @@ def _where(f: EventFilter) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {"user_id": f.user_id}
     if f.since is not None:
         clauses.append("e.ts >= %(since)s")
-        params["since"] = f.since
+        params["since"] = as_utc(f.since)
     if f.until is not None:
         clauses.append("e.ts < %(until)s")
-        params["until"] = f.until
+        params["until"] = as_utc(f.until)
     if f.kinds:
         clauses.append("e.kind::text = ANY(%(kinds)s)")
         params["kinds"] = list(f.kinds)

@@ -7,16 +7,28 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import orjson
 import psycopg
 from sqlalchemy import Engine
 
 from floyo.db.tables import EVENT_COPY_COLUMNS
-from floyo.events import Event
+from floyo.events import ValidEvent
 from ingest.validation import Rejection, ValidatedBatch
 
-_COPY_SQL = f"COPY events ({', '.join(EVENT_COPY_COLUMNS)}) FROM STDIN"
-_CLAIM_SQL = "INSERT INTO event_keys (event_id) SELECT unnest(%s::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id"
+_COPY_SQL = f"COPY events ({', '.join(EVENT_COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+# Binary COPY (4x less client CPU than text, and no text parsing in the server) carries no type oids:
+# each value goes in its column's binary format, here from plain Python values: a uuid's is its 16
+# bytes and jsonb's is a version byte 1 then the JSON text, both sent as raw bytes (bytea); an enum's
+# is its label, as text's.
+_COPY_TYPES = (
+    "bytea", "int8", "int8", "timestamptz", "timestamptz", "int8", "timestamptz", "text",
+    "text", "text", "text", "text", "text", "int4", "int8", "bytea",
+)  # fmt: skip
+_JSONB_V1 = b"\x01"
+_MS = timedelta(milliseconds=1)
+_CLAIM_SQL = (
+    "INSERT INTO event_keys (event_id) SELECT unnest(%s::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id::text"
+)
+_CLAIM_ALL_SQL = "COPY event_keys (event_id) FROM STDIN (FORMAT BINARY)"
 _known_partitions: dict[str, set[date]] = {}  # by database URL
 _partitions_lock = threading.Lock()
 
@@ -39,10 +51,6 @@ class StoreResult:
         }
 
 
-def _month(ts: datetime) -> date:
-    return date(ts.year, ts.month, 1)
-
-
 def ensure_partitions(conn: psycopg.Connection[Any], months: set[date], *, database: str) -> None:
     """Create the monthly partitions these months need, in their own short transaction."""
     with _partitions_lock:
@@ -61,24 +69,63 @@ def forget_partitions() -> None:
         _known_partitions.clear()
 
 
-def _row(event: Event, user_id: int, device_id: int, skew: timedelta, received_at: datetime) -> tuple[Any, ...]:
+def _row(
+    e: ValidEvent, user_id: int, device_id: int, skew: timedelta, skew_ms: int, received_at: datetime
+) -> tuple[Any, ...]:
     return (
-        event.event_id, user_id, device_id, event.ts + skew, event.ts, skew // timedelta(milliseconds=1),
-        received_at, event.kind, event.root, event.path, event.ext, event.dest_path, event.tool,
-        event.exit_code, event.duration_ms, None if event.meta is None else orjson.dumps(event.meta).decode(),
+        bytes.fromhex(e.event_id.replace("-", "")), user_id, device_id, e.ts + skew, e.ts, skew_ms, received_at,
+        e.kind, e.root, e.path, e.ext, e.dest_path, e.tool, e.exit_code, e.duration_ms,
+        None if e.meta is None else _JSONB_V1 + e.meta,
     )  # fmt: skip
 
 
-def _store(conn: psycopg.Connection[Any], batch: ValidatedBatch, user_id: int, device_id: int) -> list[int]:
-    ids = [event.event_id for _, event in batch.events]
-    claimed = {row[0] for row in conn.execute(_CLAIM_SQL, (ids,))}
+def _rows(batch: ValidatedBatch, user_id: int, device_id: int) -> list[tuple[Any, ...]]:
+    """The COPY rows of the batch's events, in order."""
+    skew, received_at = batch.skew, batch.received_at
+    skew_ms = skew // _MS
+    return [_row(e, user_id, device_id, skew, skew_ms, received_at) for _, e in batch.events]
+
+
+def _claim_all(conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> bool:
+    """Claim every event id by COPY (a third cheaper for the server than INSERT ... ON CONFLICT).
+
+    False, with the transaction rolled back, when one was already taken: a resend, rare.
+    """
+    try:
+        with conn.cursor().copy(_CLAIM_ALL_SQL) as copy:
+            copy.set_types(("bytea",))
+            for key in sorted(row[0] for row in rows):  # the global order (see _claim)
+                copy.write_row((key,))
+    except psycopg.errors.UniqueViolation:
+        conn.rollback()
+        return False
+    return True
+
+
+def _claim(conn: psycopg.Connection[Any], batch: ValidatedBatch) -> set[str]:
+    """Claim the ids not yet stored; returns those claimed."""
+    # claim keys in one global order: concurrent batches overlapping in another order would deadlock
+    # (canonical ids sort as their uuids do); one array literal is much cheaper to send than a list
+    ids = "{" + ",".join(sorted(event.event_id for _, event in batch.events)) + "}"
+    with conn.pipeline():  # BEGIN and the claim in one round trip
+        cursor = conn.execute(_CLAIM_SQL, (ids,))
+    return {row[0] for row in cursor}
+
+
+def _store(conn: psycopg.Connection[Any], batch: ValidatedBatch, rows: list[tuple[Any, ...]]) -> list[int]:
+    claimed = None if _claim_all(conn, rows) else _claim(conn, batch)
     duplicates = []
     with conn.cursor().copy(_COPY_SQL) as copy:
-        for index, event in batch.events:
-            if event.event_id in claimed:
-                copy.write_row(_row(event, user_id, device_id, batch.skew, batch.received_at))
-            else:
-                duplicates.append(index)
+        copy.set_types(_COPY_TYPES)
+        if claimed is None or len(claimed) == len(rows):  # the usual case: no duplicates
+            for row in rows:
+                copy.write_row(row)
+        else:
+            for (index, event), row in zip(batch.events, rows, strict=True):
+                if event.event_id in claimed:
+                    copy.write_row(row)
+                else:
+                    duplicates.append(index)
     return duplicates
 
 
@@ -87,14 +134,15 @@ def store_batch(engine: Engine, batch: ValidatedBatch, *, user_id: int, device_i
     result = StoreResult(rejected=list(batch.rejected), duplicates=list(batch.repeated))
     if not batch.events:
         return result
-    months = {_month(event.ts + batch.skew) for _, event in batch.events}
+    rows = _rows(batch, user_id, device_id)
+    months = {date(year, month, 1) for year, month in {(row[3].year, row[3].month) for row in rows}}
     raw = engine.raw_connection()
     try:
         conn: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
         for attempt in (1, 2):
             ensure_partitions(conn, months, database=str(engine.url))
             try:
-                duplicates = _store(conn, batch, user_id, device_id)
+                duplicates = _store(conn, batch, rows)
                 conn.commit()
                 break
             except psycopg.errors.CheckViolation:

