@@ -33,7 +33,7 @@ def by_model(raw: Any) -> ValidEvent | None:
 
 def comparable(event: ValidEvent) -> tuple[Any, ...]:
     """Every value, with the time as text so that its offset is compared too."""
-    return (*event._replace(ts=None), event.ts.isoformat())
+    return (*event[:1], event.ts.isoformat(), *event[2:])
 
 
 def random_time(rng: random.Random) -> Any:
