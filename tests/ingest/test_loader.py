@@ -98,3 +98,21 @@ def test_loading_keeps_a_token_made_for_the_import_device(fresh_database, tmp_pa
 
     with get_engine().begin() as conn:
         assert authenticate_device(conn, erin.token).device_id == erin.device_id
+
+
+def test_a_synthetic_csv_log_loads_without_rejections(fresh_database, tmp_path):
+    from features.demo_data import write_csv
+    from features.synth import generate
+
+    data = generate(personas=3, days=3, seed=7)
+    log = tmp_path / "synth.csv.gz"
+    write_csv(data, log)
+    summary = load_log_file(log, root="synth")
+    assert (summary.read, summary.accepted, summary.rejected) == (data.n_events, data.n_events, 0)
+    with get_engine().connect() as conn:
+        rows = conn.execute(text("SELECT kind::text, count(*) FROM events GROUP BY 1")).all()
+        kinds = {str(kind): int(count) for kind, count in rows}
+        runs_without_tool = conn.execute(text("SELECT count(*) FROM events WHERE kind = 'run' AND tool IS NULL"))
+        assert runs_without_tool.scalar_one() == 0
+    expected = Counter(e["kind"] for u in data.users for e in u.events)
+    assert kinds == dict(expected)

@@ -1,0 +1,279 @@
+"""Benchmark the lake: PostgreSQL -> Parquet export and the feature build, each against a same-run baseline.
+
+    .venv/bin/python -m bench.lake --events 10000000 [--database-url postgresql://postgres@127.0.0.1:5432/floyo_bench_lake]
+
+Fills a dedicated database with synthetic events (SQL generate_series, not the ingest path: this measures the
+export, not ingest), then times: the raw ``COPY (SELECT ...) TO STDOUT`` into a file (baseline), the candidate
+PostgreSQL -> Arrow readers, ``floyo export``'s code path end to end, the feature build (sessions + transactions +
+sequences) with its peak memory, and one plain DuckDB SQL query computing the same sessions (baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/floyo_bench_lake"
+GENERATE = """
+INSERT INTO events (event_id, user_id, device_id, ts, client_ts, skew_ms, received_at, kind, root, path, ext,
+                    dest_path, tool, exit_code, duration_ms, meta)
+SELECT gen_random_uuid(), u, u, t, t, 0, t, k::event_kind, 'projects',
+       CASE WHEN k = 'run' THEN '' ELSE p || '.' || e END, CASE WHEN k = 'run' THEN '' ELSE e END,
+       CASE WHEN k = 'move' THEN 'archive/' || p || '.' || e END,
+       CASE WHEN k = 'run' THEN (ARRAY['pytest','python','make','pandoc','git','npm'])[1 + h %% 6] END,
+       CASE WHEN k = 'run' THEN ((h >> 8) %% 2)::int END, CASE WHEN k = 'run' THEN (h >> 4) %% 60000 END,
+       CASE WHEN k = 'run' THEN '{"source": "bench"}'::jsonb END
+FROM (
+  SELECT i, h, 1 + (h >> 3) %% %(users)s AS u,
+         %(start)s::timestamptz + ((i * %(days)s) / %(n)s) * interval '1 day' + interval '8 hours'
+             + ((h >> 11) %% 36000) * interval '1 second' AS t,
+         (ARRAY['modify','modify','modify','modify','open','create','run','run','delete','move'])[1 + (h >> 5) %% 10] AS k,
+         'd' || ((h >> 7) %% 12) || '/f' || ((h >> 13) %% 40) AS p,
+         (ARRAY['py','csv','md','txt','json','ipynb','png','pdf','html','sql'])[1 + (h >> 17) %% 10] AS e
+  FROM (SELECT i, abs(hashint8(i)) AS h FROM generate_series(%(lo)s, %(hi)s) AS i) g
+) s
+"""
+
+
+def sqlalchemy_url(url: str) -> str:
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+def fill(url: str, n: int, *, users: int, days: int) -> float:
+    """Empty and migrate the database, then insert ``n`` synthetic events in time order; returns seconds."""
+    from floyo.db import migrate
+    from tests.utils.db import reset_database
+
+    reset_database(sqlalchemy_url(url))
+    migrate.upgrade(sqlalchemy_url(url))
+    start = (datetime.now(UTC) - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    t0 = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        months = {(start + timedelta(days=d)).date().replace(day=1) for d in range(days + 2)}
+        conn.execute("SELECT floyo_ensure_event_partition(m) FROM unnest(%s::date[]) AS m", (sorted(months),))
+        step = 1_000_000
+        for lo in range(0, n, step):
+            params = {"users": users, "start": start, "days": days, "n": n, "lo": lo, "hi": min(n, lo + step) - 1}
+            conn.execute(GENERATE, params)
+        conn.execute("VACUUM ANALYZE events")
+    return time.perf_counter() - t0
+
+
+def select_sql(lo: int, hi: int) -> str:
+    from ingest.lake_export import _SELECT
+
+    return f"SELECT {_SELECT} FROM events WHERE seq > {lo} AND seq <= {hi}"
+
+
+def csv_to_arrow(url: str, lo: int, hi: int) -> int:
+    """The measured alternative: CSV COPY from a producer thread through a pipe into pyarrow's C++ CSV reader."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from ingest.lake_export import LAKE_SCHEMA
+
+    naive = {f.name: pa.timestamp("us") if pa.types.is_timestamp(f.type) else f.type for f in LAKE_SCHEMA}
+    select = ", ".join(f"{c} AT TIME ZONE 'UTC'" if pa.types.is_timestamp(t) else c for c, t in naive.items())
+    read_fd, write_fd = os.pipe()
+
+    def produce() -> None:
+        with (
+            psycopg.connect(url) as conn,
+            os.fdopen(write_fd, "wb") as pipe,
+            conn.cursor().copy(
+                f"COPY (SELECT {select} FROM events WHERE seq > {lo} AND seq <= {hi}) TO STDOUT (FORMAT csv)"
+            ) as copy,
+        ):
+            for block in copy:
+                pipe.write(block)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    with os.fdopen(read_fd, "rb") as pipe:
+        table = pacsv.read_csv(
+            pipe,
+            read_options=pacsv.ReadOptions(column_names=list(naive), block_size=16 << 20),
+            convert_options=pacsv.ConvertOptions(column_types=naive, strings_can_be_null=True,
+                                                 quoted_strings_can_be_null=False),
+        )  # fmt: skip
+    producer.join()
+    return int(table.cast(LAKE_SCHEMA).num_rows)
+
+
+def copy_out_baseline(url: str, lo: int, hi: int, out: Path) -> float:
+    """The baseline: raw ``COPY (SELECT ...) TO STDOUT`` of the same rows into a file."""
+    t0 = time.perf_counter()
+    with (
+        psycopg.connect(url) as conn,
+        open(out, "wb") as fh,
+        conn.cursor().copy(f"COPY ({select_sql(lo, hi)}) TO STDOUT (FORMAT csv)") as copy,
+    ):
+        for block in copy:
+            fh.write(block)
+    return time.perf_counter() - t0
+
+
+def reader_timings(url: str, lo: int, hi: int) -> list[tuple[str, float]]:
+    """PostgreSQL -> Arrow candidates on the same rows: (name, seconds)."""
+    from floyo.db.engine import psycopg_conninfo
+    from ingest.lake_export import stream_range
+
+    timings = []
+    t0 = time.perf_counter()
+    with (
+        psycopg.connect(url) as conn,
+        conn.cursor().copy(f"COPY ({select_sql(lo, hi)}) TO STDOUT (FORMAT binary)") as cp,
+    ):
+        for _ in cp:
+            pass
+    timings.append(("psycopg binary COPY, bytes only (no parsing)", time.perf_counter() - t0))
+    t0 = time.perf_counter()
+    csv_to_arrow(url, lo, hi)
+    timings.append(("psycopg CSV COPY -> pyarrow.csv", time.perf_counter() - t0))
+    t0 = time.perf_counter()
+    stream_range(psycopg_conninfo(sqlalchemy_url(url)), lo, hi)
+    timings.append(("ADBC PostgreSQL driver, uuid/enum/jsonb as text (chosen)", time.perf_counter() - t0))
+    native = select_sql(lo, hi).replace("event_id::text AS event_id", "event_id").replace("meta::text AS meta", "meta")
+    import adbc_driver_postgresql.dbapi as adbc  # type: ignore[import-untyped]
+
+    t0 = time.perf_counter()
+    with adbc.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(native)
+        cur.fetch_arrow_table()
+    timings.append(("ADBC, native uuid/jsonb (Arrow extension types)", time.perf_counter() - t0))
+    try:
+        import connectorx
+
+        t0 = time.perf_counter()
+        connectorx.read_sql(url, select_sql(lo, hi), return_type="arrow")
+        timings.append(("ConnectorX", time.perf_counter() - t0))
+    except ImportError:
+        timings.append(("ConnectorX: not installed", float("nan")))
+    return timings
+
+
+def child_features(lake: str) -> None:
+    from features.build import CORE_TABLES, build_features
+
+    build_features(Path(lake), only=CORE_TABLES)
+
+
+SESSIONS_SQL = """
+COPY (
+  WITH gaps AS (
+    SELECT user_id, ts,
+           CASE WHEN ts - lag(ts) OVER w > INTERVAL 30 MINUTE THEN 0 ELSE 1 END AS same
+    FROM read_parquet('{glob}', hive_partitioning = true) WINDOW w AS (PARTITION BY user_id ORDER BY ts, seq)
+  ), numbered AS (
+    SELECT user_id, ts, sum(1 - same) OVER (PARTITION BY user_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS session
+    FROM gaps
+  )
+  SELECT user_id, session, min(ts) AS start, max(ts) AS "end", count(*) AS n_events
+  FROM numbered GROUP BY user_id, session
+) TO '{out}' (FORMAT parquet)
+"""
+
+
+def child_duckdb(lake: str) -> None:
+    from features.lake import connect, events_glob
+
+    out = Path(lake) / "bench_duckdb_sessions.parquet"
+    connect(path=Path(lake)).execute(SESSIONS_SQL.format(glob=events_glob(Path(lake)), out=out))
+    out.unlink()
+
+
+def run_child(kind: str, lake: Path) -> tuple[float, float]:
+    """Run a step in a fresh process; (seconds, peak RSS in GiB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "bench.lake", f"--child-{kind}", str(lake)], check=True, cwd=REPO)
+    seconds = time.perf_counter() - t0
+    del proc
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child so far
+    return seconds, peak_kib / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--reader-events", type=int, default=2_000_000, help="rows for the reader comparison")
+    parser.add_argument("--database-url", default=os.environ.get("FLOYO_BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--reuse", action="store_true", help="keep the database if it already holds --events rows")
+    parser.add_argument("--child-features")
+    parser.add_argument("--child-duckdb")
+    args = parser.parse_args()
+    if args.child_features:
+        return child_features(args.child_features)
+    if args.child_duckdb:
+        return child_duckdb(args.child_duckdb)
+    run(args)
+
+
+def _count(url: str) -> int:
+    try:
+        with psycopg.connect(url) as conn:
+            return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
+    except psycopg.Error:
+        return -1
+
+
+def run(args: Any) -> None:
+    url, n = args.database_url, args.events
+    fill_s = None
+    if not (args.reuse and _count(url) == n):
+        fill_s = fill(url, n, users=args.users, days=args.days)
+    rows: list[tuple[str, int, float, str]] = []
+    with tempfile.TemporaryDirectory(prefix="floyo-bench-lake-") as tmp:
+        base_s = copy_out_baseline(url, 0, n, Path(tmp) / "copy.csv")
+        rows.append(("baseline: COPY (SELECT ...) TO STDOUT -> file", n, base_s, "1.00x"))
+        k = min(n, args.reader_events)
+        for name, seconds in reader_timings(url, 0, k):
+            rows.append((f"reader: {name}", k, seconds, ""))
+        export_s = export_seconds(url, Path(tmp) / "data")
+        rows.append(("floyo export (ADBC -> Arrow -> Parquet, compacted)", n, export_s, f"{export_s / base_s:.2f}x"))
+        lake = Path(tmp) / "data" / "lake"
+        duck_s, duck_mem = run_child("duckdb", lake)
+        feat_s, feat_mem = run_child("features", lake)
+        rows.append(("baseline: one DuckDB SQL query, sessions -> Parquet", n, duck_s, f"peak {duck_mem:.2f} GiB"))
+        rows.append(("features build: sessions+transactions+sequences", n, feat_s, f"peak {feat_mem:.2f} GiB"))
+    print_table(rows, args, fill_s)
+
+
+def export_seconds(url: str, data_dir: Path) -> float:
+    from sqlalchemy import create_engine
+
+    from floyo.settings import Settings
+    from ingest.lake_export import export_lake
+
+    engine = create_engine(sqlalchemy_url(url))
+    settings = Settings(database_url=sqlalchemy_url(url), data_dir=data_dir, retention_days=0)
+    result = export_lake(engine, settings, full=True, retention=False)
+    engine.dispose()
+    return result.seconds
+
+
+def print_table(rows: list[tuple[str, int, float, str]], args: Any, fill_s: float | None) -> None:
+    print(f"\n{args.events:,} synthetic events, {args.users} users, {args.days} days; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}; fill {'reused' if fill_s is None else f'{fill_s:.0f} s'}")  # fmt: skip
+    print("\n| step | events | seconds | events/s | note |\n|---|---:|---:|---:|---|")
+    for name, count, seconds, note in rows:
+        rate = f"{count / seconds:,.0f}" if seconds == seconds and seconds > 0 else "-"
+        print(f"| {name} | {count:,} | {seconds:.2f} | {rate} | {note} |")
+    print(f"\nreproduce: .venv/bin/python -m bench.lake --events {args.events} --users {args.users} --days {args.days}")
+
+
+if __name__ == "__main__":
+    main()
