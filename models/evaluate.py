@@ -1,0 +1,84 @@
+"""``floyo evaluate``: Floyo's models against the reference baselines on a time split of an event log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+
+from models.baselines import Markov1, MostPopular, PairwiseRules
+from models.eventlog import read_event_log
+from models.protocol import Split, cochange_data, hit_metrics, item_of, next_item_steps, recall_metrics, time_split
+from models.tuning import tune_cochange, tune_next_action
+
+Q = TypeVar("Q")
+
+
+def evaluate_log(path: Path | str, *, test_frac: float = 0.2) -> dict[str, Any]:
+    """Read a CSV event log and evaluate every model on it (see ``evaluate_events``)."""
+    return evaluate_events(read_event_log(path), test_frac=test_frac)
+
+
+def evaluate_events(events: pl.DataFrame, *, test_frac: float = 0.2) -> dict[str, Any]:
+    """The JSON object of issue 5: Floyo's next-ext and co-change models beside the baselines, rounded to 3."""
+    split = time_split(events, test_frac=test_frac)
+    out: dict[str, Any] = {"split": {"transactions": len(split.groups), "train": split.n_train, "test_frac": test_frac}}
+    out["chosen"] = {}  # the hyper-parameters picked on the train window's tail
+    out.update(_next_ext(split, out["chosen"]))
+    baseline: dict[str, Any] = {}
+    for level in ("path", "ext"):
+        train, queries = cochange_data(split, level)
+        items = [t for _, t in train]
+        floyo = tune_cochange(train, window=split.n_train)
+        out[f"cochange_{level}"] = _score(floyo.rank, queries, recall_metrics)
+        out["chosen"][f"cochange_{level}"] = floyo.config()
+        baseline[level] = _score(PairwiseRules(items).rank, queries, recall_metrics)
+    out["cochange_baseline"] = baseline
+    rounded: dict[str, Any] = _rounded(out)
+    return rounded
+
+
+def _next_ext(split: Split, chosen: dict[str, Any]) -> dict[str, Any]:
+    train, queries = next_item_steps(split)
+    floyo = tune_next_action(train, window=split.n_train)
+    chosen["next_ext"] = floyo.config()
+    popular = MostPopular(item_of(r) for g in split.train for r in split.rows[g])
+    pairs = [(q, q.item) for q in queries]
+    return {
+        "next_ext": _score(floyo.rank, pairs, hit_metrics),
+        "next_ext_baselines": {
+            "mostpop": _score(popular.rank, pairs, hit_metrics),
+            "markov1": _score(Markov1(train, popular).rank, pairs, hit_metrics),
+            "markov1_per_user": _score(Markov1(train, popular, per_user=True).rank, pairs, hit_metrics),
+        },
+    }
+
+
+def _score(
+    rank: Callable[[Q], Sequence[str]],
+    queries: Sequence[tuple[Q, str]],
+    metrics: Callable[..., dict[str, float]],
+) -> dict[str, float]:
+    return metrics((rank(q) for q, _ in queries), (truth for _, truth in queries))
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return round(value, 3) if isinstance(value, float) else value
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The evaluation as aligned text lines: each model beside its baselines."""
+    lines = [f"split: {result['split']['train']} of {result['split']['transactions']} transactions for training"]
+    rows = [("next ext", "floyo", result["next_ext"])]
+    rows += [("next ext", name, m) for name, m in result["next_ext_baselines"].items()]
+    for level in ("path", "ext"):
+        rows += [(f"co-change {level}", "floyo", result[f"cochange_{level}"])]
+        rows += [(f"co-change {level}", "pairwise", result["cochange_baseline"][level])]
+    for task, model, metrics in rows:
+        values = "  ".join(f"{k} {v}" for k, v in metrics.items())
+        lines.append(f"{task:18} {model:17} {values}")
+    return "\n".join(lines)

@@ -1,0 +1,201 @@
+"""Association rules, global and per user: our sparse FP-growth feeding mlxtend's ``association_rules``.
+
+Transactions arrive as a long frame (one row per transaction and item), are pruned (rare items, then all but
+the ``max_items`` most frequent), encoded as a CSR matrix (never a dense one-hot frame), mined with
+``models.fpgrowth`` and turned into rules by mlxtend, each rule with the transactions that support it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy import sparse
+
+from models.fpgrowth import IntArray, frequent_itemsets
+
+log = logging.getLogger(__name__)
+EVIDENCE_LIMIT = 20  # transaction ids kept per rule (the most recent ones); the count is always exact
+
+
+@dataclass(frozen=True)
+class RuleLimits:
+    """How much mining may do; defaults from ``FLOYO_RULES_*`` settings."""
+
+    min_support: float = 0.01
+    min_count: int = 3
+    max_items: int = 5000
+    max_len: int = 4
+    max_rules: int = 5000
+    min_confidence: float = 0.5
+
+    @classmethod
+    def from_settings(cls) -> RuleLimits:
+        """The limits configured in the environment."""
+        from floyo.settings import get_settings
+
+        s = get_settings()
+        return cls(
+            s.rules_min_support, s.rules_min_count, s.rules_max_items, s.rules_max_len, s.rules_max_rules,
+            s.rules_min_confidence,
+        )  # fmt: skip
+
+    def threshold(self, n_transactions: int) -> int:
+        """The absolute support an itemset needs."""
+        return max(self.min_count, math.ceil(self.min_support * n_transactions - 1e-9))
+
+
+@dataclass
+class Encoded:
+    """Transactions as CSR rows of sorted item ids (0 = most frequent kept item)."""
+
+    indptr: IntArray
+    indices: IntArray
+    items: list[str]
+    transactions: pl.Series  # the id of each row
+    pruned: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RuleSet:
+    """Mined rules with their evidence, and what the caps removed."""
+
+    rules: pl.DataFrame
+    n_transactions: int
+    n_itemsets: int
+    pruned: dict[str, int]
+
+
+def encode(frame: pl.DataFrame, *, min_count: int, max_items: int) -> Encoded:
+    """Prune and encode a ``transaction_id, item`` frame; transactions keep the order of their first row
+    (give them oldest first: the evidence of a rule is its latest transactions in that order)."""
+    tids, csr, names = _all_items(frame)
+    support = np.bincount(csr.indices, minlength=len(names))
+    frequent = np.flatnonzero(support >= min_count)
+    kept = frequent[np.lexsort((frequent, -support[frequent]))][:max_items]  # most frequent first
+    new_id = np.full(len(names), -1, dtype=np.int64)
+    new_id[kept] = np.arange(len(kept))
+    mapped = new_id[csr.indices]
+    keep = mapped >= 0
+    n_rows = csr.shape[0]
+    row_len = np.bincount(np.repeat(np.arange(n_rows), np.diff(csr.indptr))[keep], minlength=n_rows)
+    kept_csr = sparse.csr_matrix(
+        (np.ones(int(keep.sum()), dtype=np.int8), mapped[keep], np.r_[0, np.cumsum(row_len)]), shape=(n_rows, len(kept))
+    )
+    kept_csr.has_sorted_indices = False
+    kept_csr.sort_indices()
+    pruned = {
+        "items": len(names),
+        "rare_items": len(names) - len(frequent),
+        "capped_items": len(frequent) - len(kept),
+        "pruned_occurrences": int(len(mapped) - keep.sum()),
+    }
+    return Encoded(kept_csr.indptr.astype(np.int64), kept_csr.indices.astype(np.int64), names.gather(kept).to_list(),
+                   tids, pruned)  # fmt: skip
+
+
+def _all_items(frame: pl.DataFrame) -> tuple[pl.Series, Any, pl.Series]:
+    """Each transaction's distinct items as a CSR row (sorted item codes), the transactions' ids, the item names."""
+    if not frame["transaction_id"].is_sorted():
+        first = frame.select(pl.col("transaction_id").unique(maintain_order=True)).with_row_index("_order")
+        frame = frame.join(first, on="transaction_id", maintain_order="left").sort("_order", maintain_order=True)
+    tids = frame["transaction_id"]
+    changed = (tids.slice(1) != tids.slice(0, max(len(tids) - 1, 0))).to_numpy()
+    starts = np.flatnonzero(np.r_[len(tids) > 0, changed]) if len(tids) else np.zeros(0, dtype=np.int64)
+    items = frame["item"].cast(pl.String)
+    names = items.unique().sort()
+    codes = items.cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64)
+    indptr = np.r_[starts, len(tids)].astype(np.int64)
+    csr = sparse.csr_matrix((np.ones(len(codes), dtype=np.int8), codes, indptr), shape=(len(starts), len(names)))
+    csr.sum_duplicates()  # a repeated item counts once; this also sorts each row
+    return tids.gather(starts), csr, names
+
+
+def mine_rules(frame: pl.DataFrame, *, limits: RuleLimits | None = None) -> RuleSet:
+    """Rules between the items of ``transaction_id, item`` rows, with support, confidence, lift, conviction."""
+    from mlxtend.frequent_patterns import association_rules
+
+    limits = limits or RuleLimits.from_settings()
+    n = frame["transaction_id"].n_unique()
+    enc = encode(frame, min_count=limits.threshold(n), max_items=limits.max_items)
+    found = frequent_itemsets(enc.indptr, enc.indices, len(enc.items), min_count=limits.threshold(n),
+                              max_len=limits.max_len)  # fmt: skip
+    enc.pruned["capped_rules"] = 0
+    if not any(len(s) > 1 for s in found.itemsets):
+        return _logged(RuleSet(_empty_rules(), n, len(found.itemsets), enc.pruned))
+    itemsets = _as_mlxtend(found.itemsets, found.counts, n, enc.items)
+    with np.errstate(divide="ignore", invalid="ignore"):  # mlxtend divides by zero for certainty when conf is 1
+        rules = association_rules(itemsets, num_itemsets=n, metric="confidence", min_threshold=limits.min_confidence)
+    rules = rules.sort_values(["lift", "confidence", "support"], ascending=False, kind="stable")
+    enc.pruned["capped_rules"] = max(0, len(rules) - limits.max_rules)
+    rules = rules.head(limits.max_rules)
+    return _logged(RuleSet(_with_evidence(rules, enc, n), n, len(found.itemsets), enc.pruned))
+
+
+def _logged(result: RuleSet) -> RuleSet:
+    """Log what was mined and what the caps removed."""
+    log.info(
+        "rules mined",
+        extra={"transactions": result.n_transactions, "itemsets": result.n_itemsets, "rules": result.rules.height,
+               **result.pruned},
+    )  # fmt: skip
+    return result
+
+
+def mine_rules_per_user(frame: pl.DataFrame, *, limits: RuleLimits | None = None) -> dict[str, RuleSet]:
+    """``mine_rules`` on each user's own transactions (``user_id, transaction_id, item`` rows)."""
+    limits = limits or RuleLimits.from_settings()
+    return {
+        str(user): mine_rules(part, limits=limits)
+        for (user,), part in frame.partition_by("user_id", as_dict=True, maintain_order=True).items()
+    }
+
+
+def _as_mlxtend(itemsets: list[tuple[int, ...]], counts: list[int], n: int, names: list[str]) -> Any:
+    """The frame mlxtend's ``fpgrowth`` would have returned: ``support, itemsets`` (frozensets of names)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {"support": np.asarray(counts) / n, "itemsets": [frozenset(names[i] for i in s) for s in itemsets]}
+    )
+
+
+def _with_evidence(rules: Any, enc: Encoded, n: int) -> pl.DataFrame:
+    """Rules as a polars frame, each with its exact count and the most recent supporting transactions."""
+    csc = sparse.csr_matrix((np.ones(len(enc.indices), dtype=np.int8), enc.indices, enc.indptr)).tocsc()
+    index = {name: i for i, name in enumerate(enc.items)}
+    evidence, count = [], []
+    for ante, cons in zip(rules["antecedents"], rules["consequents"], strict=True):
+        cols = sorted(index[x] for x in ante | cons)
+        rows = csc.indices[csc.indptr[cols[0]] : csc.indptr[cols[0] + 1]]
+        for c in cols[1:]:
+            rows = np.intersect1d(rows, csc.indices[csc.indptr[c] : csc.indptr[c + 1]], assume_unique=True)
+        count.append(len(rows))
+        evidence.append(enc.transactions.gather(np.sort(rows)[-EVIDENCE_LIMIT:]).to_list())
+    return pl.DataFrame(
+        {
+            "antecedents": [sorted(a) for a in rules["antecedents"]],
+            "consequents": [sorted(c) for c in rules["consequents"]],
+            "support": rules["support"].to_numpy(dtype=float),
+            "confidence": rules["confidence"].to_numpy(dtype=float),
+            "lift": rules["lift"].to_numpy(dtype=float),
+            "conviction": rules["conviction"].to_numpy(dtype=float),
+            "count": count,
+            "evidence": evidence,
+        },
+        schema_overrides={"evidence": pl.List(enc.transactions.dtype)},
+    )
+
+
+def _empty_rules() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "antecedents": pl.List(pl.String), "consequents": pl.List(pl.String), "support": pl.Float64,
+            "confidence": pl.Float64, "lift": pl.Float64, "conviction": pl.Float64, "count": pl.Int64,
+            "evidence": pl.List(pl.String),
+        }
+    )  # fmt: skip

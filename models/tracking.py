@@ -1,0 +1,123 @@
+"""MLflow: one experiment per model family, a run per training, the registry's ``champion`` alias.
+
+The tracking store is ``FLOYO_MLFLOW_URI`` (default: SQLite in the repo's ``mlflow/``); with a SQLite store the
+artifacts go beside the database, never into the current directory.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+import mlflow
+from floyo.settings import get_settings
+
+CHAMPION = "champion"
+PIP_REQUIREMENTS = ["mlflow>=3,<4", "pandas", "polars", "numpy"]
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A logged and registered model version."""
+
+    run_id: str
+    name: str
+    version: str
+
+
+def client() -> MlflowClient:
+    """A client on the configured store (and the module-level mlflow pointed at it)."""
+    uri = get_settings().mlflow_tracking_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(uri, registry_uri=uri)
+
+
+def experiment_id(name: str) -> str:
+    """The experiment of a model family, created on first use."""
+    c = client()
+    found = c.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    uri = get_settings().mlflow_tracking_uri
+    location = (
+        (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri() if uri.startswith("sqlite:///") else None
+    )
+    return str(c.create_experiment(name, artifact_location=location))
+
+
+def log_model_run(
+    *,
+    name: str,
+    python_model: Any,
+    artifact: dict[str, Any],
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    data: dict[str, Any],
+    input_example: pd.DataFrame,
+) -> Logged:
+    """One run: params, metrics, the data window and row counts, the model as a pyfunc, registered as ``name``."""
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=experiment_id(name)) as run:
+        mlflow.log_params({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.log_params({f"data.{k}": v for k, v in data.items()})
+        mlflow.log_dict(data, "data_window.json")
+        path = Path(tmp) / "model.json"
+        path.write_text(json.dumps(artifact))
+        python_model.load_context(_Context({"model": str(path)}))
+        signature = infer_signature(input_example, python_model.predict(None, input_example))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=python_model,
+            artifacts={"model": str(path)},
+            input_example=input_example,
+            signature=signature,
+            pip_requirements=PIP_REQUIREMENTS,
+            registered_model_name=name,
+        )
+    return Logged(run.info.run_id, name, str(info.registered_model_version))
+
+
+@dataclass
+class _Context:
+    artifacts: dict[str, str]
+
+
+def champion_version(name: str) -> str | None:
+    """The version holding the ``champion`` alias, if any."""
+    try:
+        return str(client().get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def promote(logged: Logged) -> None:
+    """Move the ``champion`` alias to this version."""
+    client().set_registered_model_alias(logged.name, CHAMPION, logged.version)
+
+
+def load(name: str, ref: str = f"@{CHAMPION}") -> Any:
+    """A registered model as a pyfunc: ``@champion`` by default, or a version number."""
+    client()
+    return mlflow.pyfunc.load_model(f"models:/{name}{ref if ref.startswith('@') else '/' + ref}")
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Registered ``floyo-*`` models: versions, aliases and each version's metrics."""
+    c = client()
+    out = []
+    for model in c.search_registered_models(filter_string="name LIKE 'floyo-%'"):
+        aliases = dict(model.aliases or {})
+        for v in c.search_model_versions(f"name = '{model.name}'"):
+            metrics = c.get_run(v.run_id).data.metrics if v.run_id else {}
+            names = [a for a, version in aliases.items() if str(version) == str(v.version)]
+            out.append({"name": model.name, "version": str(v.version), "aliases": names, "metrics": metrics})
+    return sorted(out, key=lambda r: (r["name"], int(r["version"])))
