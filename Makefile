@@ -33,16 +33,16 @@ pytest: setup
 test: lint typecheck pytest  ## every check: ruff, mypy, the whole pytest suite
 
 bench-ingest: setup
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python -m bench.ingest
 
 bench-agent: setup
-	$(BIN)/python bench/agent.py
+	$(BIN)/python -m bench.agent
 
 bench-lake: setup
-	$(BIN)/python bench/lake.py
+	$(BIN)/python -m bench.lake
 
 bench-mining: setup
-	$(BIN)/python bench/mining.py
+	$(BIN)/python -m bench.mining
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
