@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from floyo.errors import InvalidInput, MalformedRequest, PayloadTooLarge
 from floyo.events import Event, ValidEvent, fast_validate
+from floyo.privacy import is_excluded_path
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _events_adapter: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
@@ -106,6 +108,11 @@ def _validate_by_model(
     return [(i, ValidEvent.of(e)) for i, e in zip(keep, models, strict=True)], rejected
 
 
+EXCLUDED_REASON = "path: excluded (version control, dependencies, caches, editor temporaries or secrets)"
+# paths repeat a lot within and across batches: the glob matching runs once per distinct path
+_excluded = functools.lru_cache(maxsize=65_536)(is_excluded_path)
+
+
 def validate_events(
     raw_events: list[Any],
     *,
@@ -146,6 +153,9 @@ def validate_events(
             )
         elif corrected < EARLIEST:
             batch.rejected.append(Rejection(index, str(event.event_id), f"ts: {corrected.isoformat()} is before 2000"))
+        elif _excluded(event.path) or (event.dest_path is not None and _excluded(event.dest_path)):
+            # defence in depth: the agent never sends these; an old or foreign client might
+            batch.rejected.append(Rejection(index, str(event.event_id), EXCLUDED_REASON))
         elif event.event_id in seen:
             batch.repeated.append(index)
         else:

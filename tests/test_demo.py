@@ -44,17 +44,17 @@ def test_demo_ingests_sample_log_once_and_stops(demo_env):
     try:
         first = _floyo(demo_env, "demo", "--personas", "2", "--days", "3")
         assert first.returncode == 0, first.stderr
-        assert "9246 accepted, 0 duplicate" in first.stdout
+        assert "9242 accepted, 0 duplicate (already stored), 4 rejected" in first.stdout  # .env and a ~ backup
         assert re.search(r"users:\s+871$", first.stdout, re.MULTILINE)  # 869 authors + 2 personas
         assert re.search(r"lake: .* \(\d+ events exported this run\)", first.stdout)
         assert re.search(r"features built in .*: sessions [1-9]", first.stdout)
         synthetic = _number(r"(\d+) events of 2 synthetic users", first.stdout)
-        assert _number(r"events:\s+(\d+) \(", first.stdout) == 9246 + synthetic
+        assert _number(r"events:\s+(\d+) \(", first.stdout) == 9242 + synthetic
         assert httpx.get(f"{base_url}/health/readiness").status_code == 200
 
         again = _floyo(demo_env, "demo", "--personas", "2", "--days", "3")
         assert again.returncode == 0, again.stderr
-        assert "0 accepted, 9246 duplicate" in again.stdout
+        assert "0 accepted, 9242 duplicate (already stored), 4 rejected" in again.stdout
         assert "(0 events exported this run)" in again.stdout
     finally:
         stopped = _floyo(demo_env, "stop")

@@ -171,3 +171,28 @@ def test_the_time_bounds_are_2000_and_24_hours_ahead(client, device):
     body = client.post(URL, json=make_batch(events, sent_at=now), headers=device.headers).json()
     assert body["accepted"] == 2
     assert [r["index"] for r in body["rejections"]] == [1, 3]
+
+
+EXCLUDED_PATHS = {
+    "version control": {"path": "repo/.git/config"},
+    "dependencies": {"path": "web/node_modules/react/index.js"},
+    "virtualenv": {"path": ".venv/lib/site.py"},
+    "ssh key": {"path": "home/.ssh/id_ed25519"},
+    "credentials": {"path": "cloud/credentials.json"},
+    "dotenv": {"path": "app/.env"},
+    "vim swap": {"path": "notes/.todo.md.swp"},
+    "moved into .git": {"kind": "move", "path": "a.txt", "dest_path": ".git/a.txt"},
+}
+
+
+def test_excluded_and_secret_paths_are_refused_by_the_server_too(client, device, engine):
+    allowed = [make_event(path="notes/todo.md"), make_event(path="src/gitignore_helper.py")]
+    refused = [make_event(**fields) for fields in EXCLUDED_PATHS.values()]
+    answer = client.post(URL, json=make_batch(allowed + refused), headers=device.headers)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["accepted"] == len(allowed)
+    assert [r["index"] for r in body["rejections"]] == list(range(len(allowed), len(allowed) + len(refused)))
+    assert all(r["reason"].startswith("path: excluded") for r in body["rejections"])
+    stored = {r["path"] for r in stored_events(engine, device.user_id)}
+    assert stored == {"notes/todo.md", "src/gitignore_helper.py"}
