@@ -69,17 +69,52 @@ def is_editor_temp(name: str) -> bool:
     return _matches(name, EDITOR_TEMP_GLOBS)
 
 
+def _component(glob: str) -> str:
+    """A glob for one path component as a regex fragment (``*`` and ``?`` never cross a ``/``)."""
+    return "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in glob)
+
+
+_DIR_NAMES = EXCLUDED_DIR_NAMES | SENSITIVE_DIR_NAMES
+_DIR_GLOB = re.compile("|".join(_component(g) for g in EXCLUDED_DIR_GLOBS) + r"\Z")
+# a folder glob can only match where its longest literal piece occurs: most paths skip the regex entirely
+_DIR_GLOB_HINTS = tuple(max(g.split("*"), key=len) for g in EXCLUDED_DIR_GLOBS)
+
+
+def _alternatives(globs: list[str]) -> str:
+    return "|".join(_component(g) for g in globs) or "(?!)"
+
+
+def _name_regexes(editor: tuple[str, ...], secret: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Whole-name matchers: globs with a literal head run forwards, the rest (``*.swp``) on the reversed name.
+
+    Anchoring every alternative on a literal first character lets most names fail at once (~0.3 µs, not ~1 µs).
+    """
+    forward = ([g for g in editor if g.endswith("*")], [g for g in secret if g.endswith("*")])
+    backward = ([g[::-1] for g in editor if not g.endswith("*")], [g[::-1] for g in secret if not g.endswith("*")])
+    return tuple(  # type: ignore[return-value]
+        re.compile(rf"(?:{_alternatives(e)})\Z|(?i:{_alternatives(c)})\Z") for e, c in (forward, backward)
+    )
+
+
+_NAME_FORWARD, _NAME_BACKWARD = _name_regexes(EDITOR_TEMP_GLOBS, SENSITIVE_FILE_GLOBS)
+
+
 def is_excluded_path(path: str) -> bool:
     """True when ``path`` (relative, '/'-separated) must not be recorded: excluded or sensitive folders and files.
 
     The server calls this at ingest on ``path`` and ``dest_path`` as defence in depth; the agent calls it first.
+    Set look-ups per folder and one precompiled regex for the file name: the same answers as the component
+    functions above (a test checks it), at a fraction of their cost on the ingest hot path.
     """
     parts = [p for p in path.replace("\\", "/").split("/") if p]
     if not parts:
         return False
-    if any(is_excluded_dir_name(p) for p in parts[:-1]):
+    if not _DIR_NAMES.isdisjoint(parts):
         return True
-    return is_sensitive_path(path) or is_editor_temp(parts[-1]) or is_excluded_dir_name(parts[-1])
+    if any(hint in path for hint in _DIR_GLOB_HINTS) and any(_DIR_GLOB.match(part) for part in parts):
+        return True
+    name = parts[-1]
+    return _NAME_FORWARD.match(name) is not None or _NAME_BACKWARD.match(name[::-1]) is not None
 
 
 def hash_name(name: str, key: bytes) -> str:

@@ -59,3 +59,31 @@ def test_gitignore_files_and_user_globs(tmp_path):
     assert f.excluded("sub/out/new.txt")
     assert f.excluded("secret/new.txt")
     assert not f.excluded("sub/new.txt")
+
+
+def _excluded_by_components(path: str) -> bool:
+    """The rule spelled out component by component: the reference the one-regex version must agree with."""
+    from floyo.privacy import is_editor_temp, is_excluded_dir_name, is_sensitive_path
+
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    if not parts:
+        return False
+    if any(is_excluded_dir_name(p) for p in parts[:-1]):
+        return True
+    return is_sensitive_path(path) or is_editor_temp(parts[-1]) or is_excluded_dir_name(parts[-1])
+
+
+def test_the_one_regex_agrees_with_the_component_rules_on_many_paths():
+    import random
+
+    names = [
+        "src", "notes.md", ".git", ".GIT", "node_modules", "x.egg-info", ".Trash-1000", "id_rsa.pub", "ID_RSA",
+        "Credentials", "my_secret_notes.md", "a.swp", ".a.md.swo", "file~", "4913", "#x#", ".#x", "main.py",
+        "build", "builder", ".ssh", "ssh", ".env", ".env.local", "prod.env", "envy.txt", "key.PEM", "a.key.bak",
+        "x___jb_tmp___", ".~lock.doc#", "dl.crdownload", ".venv", "venv2", "dist", "a.b.c", "", ".", "..",
+    ]  # fmt: skip
+    rng = random.Random(11)
+    for _ in range(20_000):
+        path = rng.choice(["", "/"]) + rng.choice(["/", "\\"]).join(rng.choices(names, k=rng.randint(1, 4)))
+        path += rng.choice(["", "", "/"])
+        assert is_excluded_path(path) == _excluded_by_components(path), path
