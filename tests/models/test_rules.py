@@ -105,6 +105,7 @@ def test_caps_prune_items_itemset_length_and_rules(caplog: pytest.LogCaptureFixt
         [(t, i) for t, items in enumerate(txs) for i in items], schema=["transaction_id", "item"], orient="row"
     )
     free = mine_rules(frame, limits=RuleLimits(min_support=0.02, min_count=1, min_confidence=0.1))
+    caplog.clear()  # the uncapped run logs too when an earlier test left the root logger at INFO
     with caplog.at_level(logging.INFO, logger="models.rules"):
         capped = mine_rules(
             frame,
