@@ -61,7 +61,7 @@ TOOLS = {"pytest": 35, "python": 25, "make": 10, "npm": 8, "pandoc": 5, "cargo":
 ROOTS = {"projects": 70, "documents": 15, "downloads": 10, "desktop": 5}
 WORDS = (
     "src", "data", "tests", "docs", "notebooks", "reports", "app", "api", "core", "utils", "models", "scripts",
-    "assets", "build", "config", "lib", "web", "sales", "clients", "invoices", "2025", "2026", "drafts", "figures",
+    "assets", "design", "config", "lib", "web", "sales", "clients", "invoices", "2025", "2026", "drafts", "figures",
     "raw", "clean", "export", "analysis", "frontend", "backend", "infra",
 )  # fmt: skip
 NAMES = (
