@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,7 @@ class IngestTotals:
         self.accepted += answer["accepted"]
         self.duplicate += answer["duplicate"]
         self.rejected += answer["rejected"]
-        self.reasons += [r["reason"] for r in answer["rejections"][:3]]
+        self.reasons += [r["reason"] for r in answer["rejections"]]
 
 
 def _pid_file(settings: Settings) -> Path:
@@ -180,8 +180,8 @@ def run_demo(*, port: int | None = None, log_path: Path | None = None, personas:
         f"ingested {log_path.name} through the API in {elapsed:.1f} s: {totals.accepted} accepted, "
         f"{totals.duplicate} duplicate (already stored), {totals.rejected} rejected, {totals.requests} requests"
     )
-    for reason in totals.reasons[:5]:
-        _say(f"  rejected: {reason}")
+    for reason, count in Counter(totals.reasons).most_common(5):
+        _say(f"  rejected ({count}): {reason}")
     if personas:
         _say(store_personas(settings, personas=personas, days=days))
     for line in export_and_build_lines(settings):
