@@ -226,9 +226,10 @@ def _register_parts() -> None:
     # each part owns its commands; its cli module imports only typer at the top, so `floyo --help` stays instant
     from agent.cli import register as register_agent
     from features.cli import register as register_features
+    from jobs.cli import register as register_jobs
     from models.cli import register as register_models
 
-    for register in (register_agent, register_features, register_models):
+    for register in (register_agent, register_features, register_models, register_jobs):
         register(app)
 
 

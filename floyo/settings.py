@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     rules_max_len: int = Field(default=4, ge=2)  # items per itemset
     rules_max_rules: int = Field(default=5000, ge=1)  # strongest rules kept (by lift, then confidence)
     rules_min_confidence: float = Field(default=0.5, ge=0, le=1)
+    train_max_events: int = Field(default=2_000_000, ge=100)  # most recent lake events a training run reads
 
     # --- serving and ingest
     host: str = "127.0.0.1"

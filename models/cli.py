@@ -7,10 +7,12 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the ``floyo`` app."""
+    from datetime import UTC, datetime
     from pathlib import Path
     from typing import Annotated
 
     from floyo.cli import friendly_errors
+    from models.progress import progress_bar
 
     @app.command()
     @friendly_errors
@@ -30,13 +32,30 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly_errors
     def train(
-        events: Annotated[Path, typer.Option(help="event log (.csv or .csv.gz); the lake is not wired in yet")],
+        events: Annotated[Path | None, typer.Option(help="event log (.csv or .csv.gz) instead of the lake")] = None,
+        user: Annotated[str | None, typer.Option(help="only this user's events (name or id; lake only)")] = None,
+        since: Annotated[
+            datetime | None, typer.Option(help="only events from this date/time on, UTC (lake only)")
+        ] = None,
         test_frac: Annotated[float, typer.Option(min=0.01, max=0.99, help="share of transactions held out")] = 0.2,
     ) -> None:
         """Train every model family, log it to MLflow, promote it to champion only if it beats the current one."""
-        from models.train import train_from_log
+        import sys
 
-        for r in train_from_log(events, test_frac=test_frac):
+        from floyo.settings import get_settings
+        from models.lakedata import train_from_lake
+        from models.train import FAMILIES, train_from_log
+
+        if events is not None and (user is not None or since is not None):
+            raise typer.BadParameter("--user and --since read the lake: leave out --events")
+        with progress_bar(len(FAMILIES) + 1, "training", enabled=sys.stderr.isatty()) as step:
+            if events is not None:
+                step("data")
+                results = train_from_log(events, test_frac=test_frac, progress=step)
+            else:
+                when = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
+                results = train_from_lake(get_settings(), user=user, since=when, test_frac=test_frac, progress=step)
+        for r in results:
             before = "none" if r["champion_before"] is None else f"v{r['champion_before']} mrr {r['champion_mrr']:.3f}"
             verdict = "promoted to champion" if r["promoted"] else "kept the champion"
             typer.echo(f"{r['name']} v{r['version']}: mrr {r['mrr']:.3f} (champion before: {before}) -> {verdict}")
@@ -56,22 +75,24 @@ def register(app: typer.Typer) -> None:
             aliases = ",".join(m["aliases"]) or "-"
             typer.echo(f"{m['name']:20} v{m['version']:<4} {aliases:10} {metrics}")
 
-    patterns_app = typer.Typer(help="What the models find in an event log.", no_args_is_help=True)
+    patterns_app = typer.Typer(
+        help="What the champion models found (or what an event log holds).", no_args_is_help=True
+    )
     app.add_typer(patterns_app, name="patterns")
 
     @patterns_app.command("rules")
     @friendly_errors
     def patterns_rules(
-        events: Annotated[Path, typer.Option(help="event log (.csv or .csv.gz); the lake is not wired in yet")],
+        events: Annotated[Path | None, typer.Option(help="mine this event log afresh instead")] = None,
         user: Annotated[str | None, typer.Option(help="only this user's transactions")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON list")] = False,
     ) -> None:
-        """Association rules between the items changed together (FLOYO_RULES_* caps), with their evidence."""
+        """Association rules the floyo-rules champion found (a user's own, or global), with their evidence."""
         import json
 
-        from models.patterns import rules_in_log
+        from models.patterns import champion_rules, rules_in_log
 
-        rules = rules_in_log(events, user=user)
+        rules = champion_rules(user=user) if events is None else rules_in_log(events, user=user)
         if as_json:
             typer.echo(json.dumps(rules, default=str))
             return
@@ -85,16 +106,16 @@ def register(app: typer.Typer) -> None:
     @patterns_app.command("workflows")
     @friendly_errors
     def patterns_workflows(
-        events: Annotated[Path, typer.Option(help="event log (.csv or .csv.gz); the lake is not wired in yet")],
+        events: Annotated[Path | None, typer.Option(help="mine this event log afresh instead")] = None,
         user: Annotated[str | None, typer.Option(help="only this user")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON list")] = False,
     ) -> None:
-        """Repeated workflows "A, then B within N s" with support, confidence, lift and typical delay."""
+        """Workflows "A, then B within N s" the floyo-workflows champion found, with support and typical delay."""
         import json
 
-        from models.patterns import workflows_in_log
+        from models.patterns import champion_workflows, workflows_in_log
 
-        found = workflows_in_log(events, user=user)
+        found = champion_workflows(user=user) if events is None else workflows_in_log(events, user=user)
         if as_json:
             typer.echo(json.dumps(found))
             return
@@ -104,3 +125,21 @@ def register(app: typer.Typer) -> None:
                 f"confidence {w['confidence']:.2f} lift {w['lift']:.1f}, typical delay {w['delay_median_s']:.0f} s "
                 f"on {w['days']} days, last {w['last_seen']}"
             )
+
+    mlflow_app = typer.Typer(help="MLflow on Floyo's tracking store.", no_args_is_help=True)
+    app.add_typer(mlflow_app, name="mlflow")
+
+    @mlflow_app.command("ui")
+    @friendly_errors
+    def mlflow_ui(
+        port: Annotated[int, typer.Option(min=1, max=65535, help="port of the UI")] = 5000,
+        host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    ) -> None:
+        """Open the MLflow UI on the configured store (FLOYO_MLFLOW_URI, default mlflow/mlflow.db)."""
+        import sys
+
+        from models.tracking import run_ui, ui_command
+
+        argv = ui_command(host=host, port=port, python=sys.executable)
+        typer.echo(f"MLflow UI on http://{host}:{port} (store {argv[argv.index('--backend-store-uri') + 1]})", err=True)
+        raise typer.Exit(run_ui(argv))

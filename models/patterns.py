@@ -1,7 +1,7 @@
 """``floyo patterns``: the rules and workflows found in an event log, for everyone or one user, with evidence.
 
-Until the lake's feature tables are wired in, the input is an event log in the CSV format of
-``shared/data/README.md``; a transaction is one commit (the lake will give sessions).
+With ``--events`` it mines an event log in the CSV format of ``shared/data/README.md`` afresh (a transaction is
+one commit); otherwise it reads what the registered champions of ``floyo-rules`` and ``floyo-workflows`` found.
 """
 
 from __future__ import annotations
@@ -51,3 +51,36 @@ def workflows_in_log(
     """Workflows "A, then B within N s" in the log (one user's, or everyone's per user)."""
     found = mine_workflows(action_items(_events(path, user)), limits=limits)
     return found.with_columns(pl.col("last_seen").dt.to_string("%Y-%m-%dT%H:%M:%SZ")).to_dicts()
+
+
+def champion_findings(name: str) -> Any:
+    """The ``RulesModel`` or ``WorkflowsModel`` that the registered model's champion holds."""
+    from models import tracking
+
+    if tracking.champion_version(name) is None:
+        raise NotFound("no_champion", f"{name} has no champion yet: run `floyo train`")
+    return tracking.load(name).unwrap_python_model().model
+
+
+def _user_key(user: str, known: set[str]) -> str:
+    """The key the models use for a user: as given when known, else the id of the user of that name."""
+    if user in known:
+        return user
+    from floyo.settings import get_settings
+    from models.lakedata import resolve_user
+
+    return str(resolve_user(user, get_settings()))
+
+
+def champion_rules(*, user: str | None = None) -> list[dict[str, Any]]:
+    """The champion's rules: one user's own, or the global ones, with their evidence (supporting sessions)."""
+    model = champion_findings("floyo-rules")
+    key = None if user is None else _user_key(user, set(model.per_user))
+    return list(model.for_user(key))
+
+
+def champion_workflows(*, user: str | None = None) -> list[dict[str, Any]]:
+    """The champion's workflows: one user's, or everyone's, with support, delays, days and last seen."""
+    model = champion_findings("floyo-workflows")
+    key = None if user is None else _user_key(user, {w["user_id"] for w in model.workflows})
+    return list(model.for_user(key))

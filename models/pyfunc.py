@@ -10,6 +10,7 @@ import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
 from models.cochange import CoChangeModel, cochange_from_json
+from models.findings import RulesModel, WorkflowsModel
 from models.next_action import NextActionModel, next_action_from_json
 from models.protocol import Step
 
@@ -69,3 +70,48 @@ def next_action_input(steps: list[Step]) -> pd.DataFrame:
 def cochange_input(queries: list[list[str]]) -> pd.DataFrame:
     """The pyfunc input for co-change queries."""
     return pd.DataFrame({"items": ["\n".join(q) for q in queries]})
+
+
+class RulesPyfunc(PythonModel):
+    """Input: ``user, items`` (the items touched so far, newline-separated); output: ``ranked``, what else."""
+
+    model: RulesModel
+
+    def load_context(self, context: Any) -> None:
+        """Read the mined rules from their JSON artifact."""
+        self.model = RulesModel.from_json(json.loads(Path(context.artifacts["model"]).read_text()))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """The ranked items each row's session will touch next (all of them, or ``params["top_k"]``)."""
+        k = _top_k(params)
+        ranked = [
+            self.model.rank(str(r.user), [x for x in str(r.items).split("\n") if x])[:k]
+            for r in model_input.itertuples(index=False)
+        ]
+        return pd.DataFrame({"ranked": ranked})
+
+
+class WorkflowsPyfunc(PythonModel):
+    """Input: ``user, item`` (an action such as ``modify:csv``); output: ``ranked``, the workflow's next actions."""
+
+    model: WorkflowsModel
+
+    def load_context(self, context: Any) -> None:
+        """Read the mined workflows from their JSON artifact."""
+        self.model = WorkflowsModel.from_json(json.loads(Path(context.artifacts["model"]).read_text()))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """The ranked next actions of each row's workflows (all of them, or ``params["top_k"]``)."""
+        k = _top_k(params)
+        ranked = [self.model.rank(str(r.user), str(r.item))[:k] for r in model_input.itertuples(index=False)]
+        return pd.DataFrame({"ranked": ranked})
+
+
+def rules_input(queries: list[tuple[str, list[str], str]]) -> pd.DataFrame:
+    """The pyfunc input for rule queries ``(user, items, hidden)``."""
+    return pd.DataFrame({"user": [q[0] for q in queries], "items": ["\n".join(q[1]) for q in queries]})
+
+
+def workflows_input(queries: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """The pyfunc input for workflow queries ``(user, item, next)``."""
+    return pd.DataFrame({"user": [q[0] for q in queries], "item": [q[1] for q in queries]})

@@ -6,6 +6,7 @@ artifacts go beside the database, never into the current directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from dataclasses import dataclass
@@ -121,3 +122,34 @@ def list_models() -> list[dict[str, Any]]:
             names = [a for a, version in aliases.items() if str(version) == str(v.version)]
             out.append({"name": model.name, "version": str(v.version), "aliases": names, "metrics": metrics})
     return sorted(out, key=lambda r: (r["name"], int(r["version"])))
+
+
+def ui_command(*, host: str, port: int, python: str) -> list[str]:
+    """The ``mlflow ui`` command line on the configured store (artifacts beside a SQLite database)."""
+    uri = get_settings().mlflow_tracking_uri
+    argv = [python, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    if uri.startswith("sqlite:///"):
+        argv += ["--default-artifact-root", (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()]
+    return argv
+
+
+def run_ui(argv: list[str]) -> int:
+    """Run the UI in a process group of its own until it ends or this process is told to stop; then stop the
+    whole group (``mlflow ui`` starts a server and job consumers that a signal to the parent alone would leave)."""
+    import os
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(argv, start_new_session=True)
+
+    def stop(*_: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return proc.wait()
+    finally:
+        stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,51 +1,158 @@
 """``floyo train``: fit each model family on the train window, evaluate on the held-out window, log to
 MLflow and move the ``champion`` alias only when the new version beats the current champion on that window.
 
-Until the lake's features exist the input is an event log in the CSV format of ``shared/data/README.md``.
+The input is the lake (``models.lakedata``) or an event log in the CSV format of ``shared/data/README.md``.
+Four families: ``floyo-next-action``, ``floyo-cochange``, ``floyo-rules`` and ``floyo-workflows``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import polars as pl
 
+from floyo.errors import InvalidInput
 from models.cochange import cochange_to_json
 from models.eventlog import read_event_log
+from models.findings import RulesModel, WorkflowsModel, rule_queries, workflow_queries
 from models.next_action import next_action_to_json
 from models.protocol import Split, cochange_data, hit_metrics, next_item_steps, recall_metrics, time_split
 from models.tuning import tune_cochange, tune_next_action
 
 PROMOTION_METRIC = "mrr"
+# co-change scoring walks every pair of a query's items and their neighbours in Python (milliseconds per query on
+# sessions of a dozen paths): training scores at most this many held-out queries, and tunes on this many
+COCHANGE_MAX_QUERIES = 2000
+COCHANGE_TUNING_QUERIES = 1000
+FAMILIES = ("floyo-next-action", "floyo-cochange", "floyo-rules", "floyo-workflows")
+Progress = Callable[[str], None]
 
 
-def train_from_log(path: Path | str, *, test_frac: float = 0.2) -> list[dict[str, Any]]:
-    """Train, log and maybe promote ``floyo-next-action`` and ``floyo-cochange``; one summary per model."""
-    from models.pyfunc import CoChangePyfunc, NextActionPyfunc, cochange_input, next_action_input
+@dataclass
+class TrainingData:
+    """What every family trains on: events (``user_id, ts, kind, path, ext, tool, group``, in time order),
+    transactions (``user_id, transaction_id, ts, item``, oldest first) and actions (``user_id, ts, item``)."""
 
-    split = time_split(read_event_log(path), test_frac=test_frac)
-    window = _window(split, Path(path).name)
+    events: pl.DataFrame
+    transactions: pl.DataFrame
+    actions: pl.DataFrame
+    source: str
+
+
+def train_from_log(
+    path: Path | str, *, test_frac: float = 0.2, progress: Progress | None = None
+) -> list[dict[str, Any]]:
+    """Train, log and maybe promote every family on a CSV event log; one summary per model."""
+    from models.patterns import log_transactions
+    from models.workflows import action_items
+
+    events = read_event_log(path)
+    first = events.group_by("group", maintain_order=True).agg(pl.col("ts").min(), pl.col("user_id").first())
+    transactions = log_transactions(events).join(first, left_on="transaction_id", right_on="group")
+    data = TrainingData(events, transactions.select("user_id", "transaction_id", "ts", "item"),
+                        action_items(events), Path(path).name)  # fmt: skip
+    return train_all(data, test_frac=test_frac, progress=progress)
+
+
+def train_all(data: TrainingData, *, test_frac: float = 0.2, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Split by time once, then train, score, log and maybe promote each family on that split."""
+    if data.events.is_empty():
+        raise InvalidInput("no_events", f"no events to train on in {data.source}")
+    split = time_split(data.events, test_frac=test_frac)
+    window = _window(split, data.source)
+    cut = _test_start(data.events, split)
+    step = progress or (lambda _: None)
+    results = [_train_next_action(split, window)]
+    step("floyo-next-action")
+    results.append(_train_cochange(split, window))
+    step("floyo-cochange")
+    results.append(_train_rules(data.transactions, cut, window))
+    step("floyo-rules")
+    results.append(_train_workflows(data.actions, cut, window))
+    step("floyo-workflows")
+    return results
+
+
+def _test_start(events: pl.DataFrame, split: Split) -> datetime | None:
+    """When the held-out window starts: the first event of the first test transaction."""
+    if not split.test:
+        return None
+    first: datetime = events.filter(pl.col("group") == split.test[0])["ts"].min()  # type: ignore[assignment]
+    return first
+
+
+def _train_next_action(split: Split, window: dict[str, Any]) -> dict[str, Any]:
+    from models.pyfunc import NextActionPyfunc, next_action_input
+
     steps, queries = next_item_steps(split)
-    next_action = tune_next_action(steps, window=split.n_train)
-    transactions, cc_queries = cochange_data(split, "path")
-    cochange = tune_cochange(transactions, window=split.n_train)
-    return [
-        _log_and_promote(
-            name="floyo-next-action", python_model=NextActionPyfunc(), artifact=next_action_to_json(next_action),
-            params=next_action.config(), data={**window, "train_steps": len(steps), "test_queries": len(queries)},
-            ranked=[next_action.rank(q) for q in queries], truth=[q.item for q in queries],
-            model_input=next_action_input(queries), metrics=hit_metrics,
-        ),
-        _log_and_promote(
-            name="floyo-cochange", python_model=CoChangePyfunc(), artifact=cochange_to_json(cochange),
-            params=cochange.config(),
-            data={**window, "train_transactions": len(transactions), "test_queries": len(cc_queries)},
-            ranked=[cochange.rank(q) for q, _ in cc_queries], truth=[h for _, h in cc_queries],
-            model_input=cochange_input([q for q, _ in cc_queries]), metrics=recall_metrics,
-        ),
-    ]  # fmt: skip
+    model = tune_next_action(steps, window=split.n_train)
+    return _log_and_promote(
+        name="floyo-next-action", python_model=NextActionPyfunc(), artifact=next_action_to_json(model),
+        params=model.config(), data={**window, "train_steps": len(steps), "test_queries": len(queries)},
+        ranked=[model.rank(q) for q in queries], truth=[q.item for q in queries],
+        model_input=next_action_input(queries), metrics=hit_metrics,
+    )  # fmt: skip
+
+
+def _train_cochange(split: Split, window: dict[str, Any]) -> dict[str, Any]:
+    from models.pyfunc import CoChangePyfunc, cochange_input
+
+    transactions, queries = cochange_data(split, "path")
+    queries = queries[:COCHANGE_MAX_QUERIES]
+    model = tune_cochange(transactions, window=split.n_train, max_queries=COCHANGE_TUNING_QUERIES)
+    return _log_and_promote(
+        name="floyo-cochange", python_model=CoChangePyfunc(), artifact=cochange_to_json(model),
+        params=model.config(),
+        data={**window, "train_transactions": len(transactions), "test_queries": len(queries)},
+        ranked=[model.rank(q) for q, _ in queries], truth=[h for _, h in queries],
+        model_input=cochange_input([q for q, _ in queries]), metrics=recall_metrics,
+    )  # fmt: skip
+
+
+def _before(frame: pl.DataFrame, cut: datetime | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows before the held-out window and the rows in it."""
+    if cut is None:
+        return frame, frame.clear()
+    return frame.filter(pl.col("ts") < cut), frame.filter(pl.col("ts") >= cut)
+
+
+def _train_rules(transactions: pl.DataFrame, cut: datetime | None, window: dict[str, Any]) -> dict[str, Any]:
+    from models.pyfunc import RulesPyfunc, rules_input
+    from models.rules import RuleLimits
+
+    train, test = _before(transactions, cut)
+    limits = RuleLimits.from_settings()
+    model = RulesModel.mine(train, limits=limits)
+    queries = rule_queries(test)
+    return _log_and_promote(
+        name="floyo-rules", python_model=RulesPyfunc(), artifact=model.to_json(), params=limits.__dict__,
+        data={**window, "train_transactions": train["transaction_id"].n_unique(), "test_queries": len(queries),
+              "rules": len(model.rules), "users_with_rules": len(model.per_user), **model.stats},
+        ranked=[model.rank(u, q) for u, q, _ in queries], truth=[h for _, _, h in queries],
+        model_input=rules_input(queries or [("", ["ext:py"], "")]), metrics=recall_metrics,
+    )  # fmt: skip
+
+
+def _train_workflows(actions: pl.DataFrame, cut: datetime | None, window: dict[str, Any]) -> dict[str, Any]:
+    from models.pyfunc import WorkflowsPyfunc, workflows_input
+    from models.workflows import WorkflowLimits
+
+    train, test = _before(actions, cut)
+    limits = WorkflowLimits()
+    model = WorkflowsModel.mine(train, limits=limits)
+    queries = workflow_queries(test, within_s=max(limits.windows))
+    return _log_and_promote(
+        name="floyo-workflows", python_model=WorkflowsPyfunc(), artifact=model.to_json(), params=model.limits,
+        data={**window, "train_actions": train.height, "test_queries": len(queries),
+              "workflows": len(model.workflows)},
+        ranked=[model.rank(u, a) for u, a, _ in queries], truth=[b for _, _, b in queries],
+        model_input=workflows_input(queries or [("", "modify:py", "")]), metrics=hit_metrics,
+    )  # fmt: skip
 
 
 def _log_and_promote(
@@ -64,10 +171,11 @@ def _log_and_promote(
     from models import tracking
 
     scores = metrics(ranked, truth)
+    n_truth = len(truth)
     previous = tracking.champion_version(name)
     champion_score = None
     if previous is not None:
-        predicted = tracking.load(name).predict(model_input)["ranked"]
+        predicted = tracking.load(name).predict(model_input)["ranked"][:n_truth] if n_truth else []
         champion_score = metrics([list(r) for r in predicted], truth)[PROMOTION_METRIC]
     logged = tracking.log_model_run(
         name=name, python_model=python_model, artifact=artifact, params=params,

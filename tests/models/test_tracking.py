@@ -46,10 +46,11 @@ def store(env: dict[str, str]) -> Iterator[str]:
 def test_train_logs_registers_and_promotes_once(store: str, small_log: Path) -> None:
     first = train_from_log(small_log)
     assert [(r["name"], r["version"], r["promoted"]) for r in first] == [
-        ("floyo-next-action", "1", True), ("floyo-cochange", "1", True),
+        ("floyo-next-action", "1", True), ("floyo-cochange", "1", True), ("floyo-rules", "1", True),
+        ("floyo-workflows", "1", True),
     ]  # fmt: skip
     second = train_from_log(small_log)  # same data, same model: no better than the champion
-    assert [(r["version"], r["promoted"], r["champion_before"]) for r in second] == [("2", False, "1")] * 2
+    assert [(r["version"], r["promoted"], r["champion_before"]) for r in second] == [("2", False, "1")] * 4
     assert second[0]["champion_mrr"] == pytest.approx(first[0]["mrr"])  # re-scored on the same window
     run = tracking.client().get_run(first[0]["run_id"])
     assert set(run.data.metrics) >= {"hr1", "hr3", "hr5", "mrr", "coverage", "n"}
@@ -96,4 +97,5 @@ def test_cli_train_and_models_list(store: str, small_log: Path) -> None:
     assert listed.exit_code == 0, listed.output
     assert [line.split()[:3] for line in listed.stdout.splitlines()] == [
         ["floyo-cochange", "v1", "champion"], ["floyo-next-action", "v1", "champion"],
+        ["floyo-rules", "v1", "champion"], ["floyo-workflows", "v1", "champion"],
     ]  # fmt: skip

@@ -1,0 +1,1 @@
+"""The background job: export → features → train → evaluate → promote, in-process or on Celery workers."""

@@ -1,0 +1,126 @@
+"""Training data from the lake: events (sessions as transactions), the ``transactions`` and ``sequences`` tables.
+
+Users in the lake are ids; ``--user`` takes a user name (looked up in PostgreSQL) or an id. ``since`` keeps the
+events, sessions and actions from that time on; ``max_events`` keeps the most recent events only (the
+next-action and co-change models walk events in Python, so the window is capped: ``FLOYO_TRAIN_MAX_EVENTS``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from features import lake
+from features.sessions import assign_sessions
+from floyo.errors import InvalidInput, NotFound
+from floyo.settings import Settings
+from models.train import Progress, TrainingData, train_all
+
+EVENT_COLUMNS = ("seq", "user_id", "ts", "kind", "path", "ext", "tool")
+
+
+def resolve_user(user: str, settings: Settings) -> int:
+    """A user's id from their name (or an id given as digits)."""
+    from sqlalchemy import text
+
+    from floyo.db import get_engine
+
+    with get_engine().connect() as conn:
+        found = conn.execute(text("SELECT id FROM users WHERE name = :n"), {"n": user}).scalar()
+    if found is not None:
+        return int(found)
+    if user.isdigit():
+        return int(user)
+    raise NotFound("no_such_user", f"no user named {user!r}")
+
+
+def training_data(
+    settings: Settings, *, user_id: int | None = None, since: datetime | None = None, max_events: int | None = None
+) -> TrainingData:
+    """Events, transactions and actions of the lake, for one user or everyone, from ``since`` on."""
+    events = _filtered(lake.events(settings).select(EVENT_COLUMNS), user_id, since, "ts")
+    if max_events is not None:
+        events = events.sort("ts", "seq").tail(max_events)
+    frame = assign_sessions(events).collect().sort("ts", "seq", maintain_order=True)
+    if frame.is_empty():
+        raise InvalidInput("no_events", "the lake holds no events for this selection: run `floyo export` first")
+    start = frame["ts"].min()
+    transactions = _table(settings, "transactions", user_id, since).filter(pl.col("start") >= start)
+    sequences = _table(settings, "sequences", user_id, since).filter(pl.col("start") >= start)
+    source = f"lake:{settings.lake_path}" + (f" user={user_id}" if user_id is not None else "")
+    return TrainingData(_events(frame), _items(transactions.collect()), _actions(sequences.collect()), source)
+
+
+def _filtered(frame: pl.LazyFrame, user_id: int | None, since: datetime | None, ts: str) -> pl.LazyFrame:
+    if user_id is not None:
+        frame = frame.filter(pl.col("user_id") == user_id)
+    if since is not None:
+        frame = frame.filter(pl.col(ts) >= since)
+    return frame
+
+
+def _table(settings: Settings, name: str, user_id: int | None, since: datetime | None) -> pl.LazyFrame:
+    try:
+        return _filtered(lake.table(name, settings), user_id, since, "start")
+    except FileNotFoundError:
+        raise NotFound("no_features", f"the lake has no {name} table: run `floyo features build`") from None
+
+
+def _events(frame: pl.DataFrame) -> pl.DataFrame:
+    """The models' plain frame; a session is a transaction (``group``). The item the next-action model predicts
+    (its ``ext`` column) is the action (``modify:csv``, ``run:pytest``), and a run's "path" is ``run:<tool>``, so
+    co-change relates files and the tools run beside them."""
+    from features.sequences import action
+
+    is_run = pl.col("kind") == "run"
+    return frame.select(
+        pl.col("user_id").cast(pl.String), "ts", "kind",
+        pl.when(is_run).then(pl.lit("run:") + pl.col("tool").fill_null("?")).otherwise(pl.col("path")).alias("path"),
+        action().fill_null("run:?").alias("ext"), "tool", pl.col("session_id").cast(pl.String).alias("group"),
+    )  # fmt: skip
+
+
+def _items(transactions: pl.DataFrame) -> pl.DataFrame:
+    """``user_id, transaction_id, ts, item`` rows, oldest session first."""
+    return (
+        transactions.sort("start", "session_id")
+        .select(
+            pl.col("user_id").cast(pl.String),
+            pl.col("session_id").alias("transaction_id"),
+            pl.col("start").alias("ts"),
+            pl.col("items").alias("item"),
+        )
+        .explode("item", empty_as_null=True)
+        .drop_nulls("item")
+    )
+
+
+def _actions(sequences: pl.DataFrame) -> pl.DataFrame:
+    """``user_id, ts, item``: each session's actions at their times (start + running sum of the deltas)."""
+    exploded = sequences.select("session_id", "user_id", "start", "actions", "deltas_s").explode(
+        ["actions", "deltas_s"]
+    )
+    offset = pl.col("deltas_s").cum_sum().over("session_id") * 1_000_000
+    return exploded.select(
+        pl.col("user_id").cast(pl.String),
+        (pl.col("start") + pl.duration(microseconds=offset.cast(pl.Int64))).alias("ts"),
+        pl.col("actions").alias("item"),
+    ).sort("user_id", "ts", maintain_order=True)
+
+
+def train_from_lake(
+    settings: Settings,
+    *,
+    user: str | None = None,
+    since: datetime | None = None,
+    test_frac: float = 0.2,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Train, log and maybe promote every family on the lake (one user's events, or everyone's)."""
+    user_id = resolve_user(user, settings) if user is not None else None
+    data = training_data(settings, user_id=user_id, since=since, max_events=settings.train_max_events)
+    if progress:
+        progress("data")
+    return train_all(data, test_frac=test_frac, progress=progress)

@@ -1,0 +1,106 @@
+"""`floyo train` on the lake (synthetic personas stored, exported, featurised) and `floyo patterns` reading the
+champions' findings, against a real PostgreSQL and a temporary MLflow store."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+import mlflow
+from features.demo_data import store
+from features.pipeline import export_and_build
+from features.synth import generate
+from floyo.cli import app
+from floyo.db import reset_engine
+from floyo.settings import get_settings
+from models import tracking
+from tests.features.helpers import LakeDB, lake_db
+
+WRITER = "synth-writer-003"
+
+
+@pytest.fixture(scope="module")
+def synth_lake(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LakeDB]:
+    """Three personas over 12 days stored through the ingest path, exported and featurised once."""
+    with lake_db(database_url, tmp_path_factory.mktemp("lake") / "data") as db:
+        data = generate(personas=3, days=12, seed=0, end=date(2026, 11, 1))
+        store(data, db.engine, db.settings, db.settings.data_dir / "truth.json")
+        export_and_build(db.settings, engine=db.engine, retention=False)
+        yield db
+
+
+@pytest.fixture
+def lake_env(synth_lake: LakeDB, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LakeDB]:
+    for key, value in synth_lake.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("FLOYO_RETENTION_DAYS", "0")
+    monkeypatch.setenv("FLOYO_MLFLOW_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    get_settings.cache_clear()
+    reset_engine()
+    yield synth_lake
+    assert mlflow.active_run() is None
+    reset_engine()
+    get_settings.cache_clear()
+
+
+def _train(*args: str) -> list[str]:
+    result = CliRunner().invoke(app, ["train", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()
+
+
+def test_train_on_the_lake_registers_four_champions_and_patterns_read_them(lake_env: LakeDB) -> None:
+    first = _train()
+    assert [line.split(":")[0] for line in first] == [
+        "floyo-next-action v1", "floyo-cochange v1", "floyo-rules v1", "floyo-workflows v1",
+    ]  # fmt: skip
+    assert all(line.endswith("promoted to champion") for line in first)
+    second = _train()  # same data: re-scored on the same window, the champion stays
+    assert all("(champion before: v1" in line and line.endswith("kept the champion") for line in second)
+    for line in second:  # the champion loaded back from the registry scores exactly what it scored when trained
+        new, old = re.findall(r"mrr (\d\.\d+)", line)
+        assert new == old, line
+    run = tracking.client().get_run(str(tracking.client().get_model_version("floyo-rules", "1").run_id))
+    assert {"r1", "r5", "r10", "mrr", "coverage", "n"} <= set(run.data.metrics)
+    assert run.data.params["data.source"].startswith("lake:")
+
+    found = CliRunner().invoke(app, ["patterns", "workflows", "--user", WRITER, "--json"])
+    assert found.exit_code == 0, found.output
+    pairs = {(w["a"], w["b"]) for w in json.loads(found.stdout)}
+    assert ("modify:md", "run:pandoc") in pairs  # the writer's planted workflow
+    one = json.loads(found.stdout)[0]
+    assert {"support", "confidence", "lift", "delay_median_s", "days", "last_seen", "window_s"} <= set(one)
+
+    rules = CliRunner().invoke(app, ["patterns", "rules", "--user", WRITER, "--json"])
+    assert rules.exit_code == 0, rules.output
+    listed = json.loads(rules.stdout)
+    assert listed
+    assert all(r["count"] >= 1 and r["evidence"] for r in listed)
+    text = CliRunner().invoke(app, ["patterns", "workflows", "--user", WRITER])
+    assert "modify:md -> run:pandoc within" in text.stdout
+
+
+def test_train_for_one_user_since_a_date(lake_env: LakeDB) -> None:
+    lines = _train("--user", WRITER, "--since", "2026-10-25")
+    assert len(lines) == 4
+    window = tracking.client().get_run(str(tracking.client().get_model_version("floyo-workflows", "1").run_id))
+    assert window.data.params["data.train_start"] >= "2026-10-25"
+    with lake_env.engine.connect() as conn:
+        writer_id = conn.execute(text("SELECT id FROM users WHERE name = :n"), {"n": WRITER}).scalar_one()
+    assert window.data.params["data.source"].endswith(f" user={writer_id}")
+
+
+def test_patterns_without_a_champion_and_unknown_user_fail_in_one_line(lake_env: LakeDB) -> None:
+    missing = CliRunner().invoke(app, ["patterns", "rules"])
+    assert missing.exit_code == 1
+    assert "no champion yet" in missing.stderr
+    unknown = CliRunner().invoke(app, ["train", "--user", "nobody-at-all"])
+    assert unknown.exit_code == 1
+    assert "no user named 'nobody-at-all'" in unknown.stderr
