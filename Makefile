@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining clean
+.PHONY: setup demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,9 @@ bench-lake: setup
 
 bench-mining: setup
 	$(BIN)/python -m bench.mining
+
+bench-train: setup
+	$(BIN)/python -m bench.train
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
