@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -39,3 +40,18 @@ def write_log(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
     with gzip.open(path, "wt") as fh:
         fh.write("\n".join(lines) + "\n")
     return path
+
+
+def synth_events(data: Any) -> pl.DataFrame:
+    """A ``features.synth`` dataset as the events frame the models take (``ext`` normalised as the server does)."""
+    from floyo.events import extension_of
+
+    rows = [
+        {"user_id": u.name, "ts": e["ts"], "kind": e["kind"], "path": e["path"], "tool": e.get("tool")}
+        for u in data.users
+        for e in u.events
+    ]
+    return pl.DataFrame(rows).with_columns(
+        pl.col("ts").str.to_datetime(time_zone="UTC"),
+        pl.col("path").map_elements(lambda p: extension_of(p) or "", return_dtype=pl.String).alias("ext"),
+    )

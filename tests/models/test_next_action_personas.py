@@ -5,28 +5,18 @@ from __future__ import annotations
 
 from datetime import date
 
-import polars as pl
-
 from features import synth
-from floyo.events import extension_of
 from models.baselines import Markov1, MostPopular
 from models.next_action import steps_from_items
 from models.protocol import hit_metrics
 from models.tuning import tune_next_action
 from models.workflows import action_items
+from tests.models.helpers import synth_events
 
 
 def test_next_action_beats_first_order_markov_on_the_personas() -> None:
     data = synth.generate(personas=30, days=40, seed=2, end=date(2026, 11, 1))
-    rows = [
-        {"user_id": u.name, "ts": e["ts"], "kind": e["kind"], "path": e["path"], "tool": e.get("tool")}
-        for u in data.users
-        for e in u.events
-    ]
-    events = pl.DataFrame(rows).with_columns(
-        pl.col("ts").str.to_datetime(time_zone="UTC"),
-        pl.col("path").map_elements(lambda p: extension_of(p) or "", return_dtype=pl.String).alias("ext"),
-    )
+    events = synth_events(data)
     steps = steps_from_items(action_items(events).with_columns(events["path"]))  # action tokens, folder context
     cut = round(events.height * 0.8)  # ``when`` is the event's position in time
     train = [s for s in steps if s.when < cut]
