@@ -114,30 +114,22 @@ def cochange_data(split: Split, level: str) -> tuple[list[tuple[int, list[str]]]
     return train, queries
 
 
-def hit_metrics(ranked: Iterable[Sequence[str]], truth: Iterable[str]) -> dict[str, float]:
-    """Next-item metrics: ``hr1, hr3, hr5, mrr, coverage, n``."""
-    ranks = _ranks(ranked, truth)
-    return {
-        "hr1": _share(ranks, 1),
-        "hr3": _share(ranks, 3),
-        "hr5": _share(ranks, 5),
+def _metrics(ranks: list[tuple[int, bool]], prefix: str, ks: tuple[int, ...]) -> dict[str, float]:
+    return {f"{prefix}{k}": _share(ranks, k) for k in ks} | {
         "mrr": _mrr(ranks),
         "coverage": _coverage(ranks),
         "n": len(ranks),
     }
+
+
+def hit_metrics(ranked: Iterable[Sequence[str]], truth: Iterable[str]) -> dict[str, float]:
+    """Next-item metrics: ``hr1, hr3, hr5, mrr, coverage, n``."""
+    return _metrics(_ranks(ranked, truth), "hr", (1, 3, 5))
 
 
 def recall_metrics(ranked: Iterable[Sequence[str]], truth: Iterable[str]) -> dict[str, float]:
     """Co-change metrics: ``r1, r5, r10, mrr, coverage, n``."""
-    ranks = _ranks(ranked, truth)
-    return {
-        "r1": _share(ranks, 1),
-        "r5": _share(ranks, 5),
-        "r10": _share(ranks, 10),
-        "mrr": _mrr(ranks),
-        "coverage": _coverage(ranks),
-        "n": len(ranks),
-    }
+    return _metrics(_ranks(ranked, truth), "r", (1, 5, 10))
 
 
 def _ranks(ranked: Iterable[Sequence[str]], truth: Iterable[str]) -> list[tuple[int, bool]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from floyo.auth import create_device_token, issue_jwt
+from floyo.auth import create_device_token, ensure_device, issue_jwt
 from floyo.settings import Settings
 
 
@@ -33,11 +33,8 @@ def make_device(engine: Engine, *, user: str | None = None, device: str = "lapto
     user = user or f"user-{uuid.uuid4().hex[:10]}"
     with engine.begin() as conn:
         token = create_device_token(conn, user=user, device=device, is_admin=admin)
-        row = conn.execute(
-            text("SELECT u.id, d.id FROM users u JOIN devices d ON d.user_id = u.id WHERE u.name = :u AND d.name = :d"),
-            {"u": user, "d": device},
-        ).one()
-    return Device(user, device, token, int(row[0]), int(row[1]))
+        user_id, device_id = ensure_device(conn, user=user, device=device)  # exists now: only its ids
+    return Device(user, device, token, user_id, device_id)
 
 
 def make_event(**overrides: Any) -> dict[str, Any]:
