@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from models.protocol import Step, top_dir
+from models.protocol import HISTORY, Step, top_dir
 
 Context = tuple[str | None, ...]
 
@@ -93,8 +93,11 @@ def steps_from_items(items: pl.DataFrame) -> list[Step]:
         seq = part["item"].to_list()
         dirs = [top_dir(p) for p in part["path"].to_list()] if has_path else [""] * len(seq)
         when = part["when"].to_list()
+        t = (part["ts"].dt.epoch("ms") / 1000).to_list()
         for i in range(1, len(seq)):
-            steps.append(Step(str(user), seq[i - 1], dirs[i - 1], seq[i - 2] if i >= 2 else None, seq[i], when[i]))
+            prev2, gap = (seq[i - 2], t[i - 1] - t[i - 2]) if i >= 2 else (None, None)
+            history = tuple(seq[max(0, i - HISTORY) : i])
+            steps.append(Step(str(user), seq[i - 1], dirs[i - 1], prev2, seq[i], when[i], history, t[i - 1], gap))
     return steps
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
 NO_EXT = "(none)"
 MAX_TRANSACTION = 30  # larger commits/sessions are bulk edits: skipped for mining and queries
+HISTORY = 8  # items of recent history each step carries (features for a re-ranker)
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,9 @@ class Step:
     prev2: str | None  # the item before ``prev``, when there is one
     item: str  # the item to predict
     when: int  # index of the item's transaction in time order (recency)
+    history: tuple[str, ...] = ()  # the user's last items up to ``prev`` (at most ``HISTORY``), oldest first
+    prev_ts: float | None = None  # when ``prev`` happened (seconds since the epoch)
+    prev_gap_s: float | None = None  # seconds between the item before ``prev`` and ``prev``
 
 
 @dataclass(frozen=True)
@@ -34,8 +39,8 @@ class Split:
 
     groups: list[str]
     n_train: int
-    rows: dict[str, list[dict[str, str]]]  # rows of each transaction, in file order
-    users: dict[str, list[dict[str, str]]]  # each user's rows, in file order
+    rows: dict[str, list[dict[str, Any]]]  # rows of each transaction, in file order (``t``: epoch seconds)
+    users: dict[str, list[dict[str, Any]]]  # each user's rows, in file order
 
     @property
     def train(self) -> list[str]:
@@ -48,7 +53,7 @@ class Split:
         return self.groups[self.n_train :]
 
 
-def item_of(row: dict[str, str]) -> str:
+def item_of(row: dict[str, Any]) -> str:
     """The extension of a row as the protocol writes it (``''`` becomes ``(none)``)."""
     return row["ext"] or NO_EXT
 
@@ -63,9 +68,11 @@ def time_split(events: pl.DataFrame, *, test_frac: float = 0.2) -> Split:
     """Order transactions by their first row's time (ties: file order) and keep the last ``test_frac`` as test."""
     if not 0 < test_frac < 1:
         raise ValueError("test_frac must be between 0 and 1")
-    rows = events.select("user_id", pl.col("ts").cast(pl.String), "path", "ext", "group").to_dicts()
-    by_group: dict[str, list[dict[str, str]]] = defaultdict(list)
-    by_user: dict[str, list[dict[str, str]]] = defaultdict(list)
+    rows = events.select(
+        "user_id", pl.col("ts").cast(pl.String), "path", "ext", "group", (pl.col("ts").dt.epoch("ms") / 1000).alias("t")
+    ).to_dicts()  # fmt: skip
+    by_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_user: dict[str, list[dict[str, Any]]] = defaultdict(list)
     first: dict[str, tuple[str, int]] = {}
     for i, row in enumerate(rows):
         first.setdefault(row["group"], (row["ts"], i))
@@ -81,16 +88,19 @@ def next_item_steps(split: Split) -> tuple[list[Step], list[Step]]:
     train: list[Step] = []
     queries: list[Step] = []
     for user, seq in split.users.items():
+        items = [item_of(r) for r in seq]
         for i in range(1, len(seq)):
             prev, row = seq[i - 1], seq[i]
-            prev2 = item_of(seq[i - 2]) if i >= 2 else None
+            prev2 = items[i - 2] if i >= 2 else None
             when = position[row["group"]]
-            step = Step(user, item_of(prev), top_dir(prev["path"]), prev2, item_of(row), when)
+            gap = prev["t"] - seq[i - 2]["t"] if i >= 2 else None
+            history = tuple(items[max(0, i - HISTORY) : i])
+            step = Step(user, items[i - 1], top_dir(prev["path"]), prev2, items[i], when, history, prev["t"], gap)
             (train if when < split.n_train else queries).append(step)
     return train, queries
 
 
-def transaction_items(rows: Sequence[dict[str, str]], level: str) -> list[str]:
+def transaction_items(rows: Sequence[dict[str, Any]], level: str) -> list[str]:
     """The distinct items of one transaction, in file order: its paths, or its extensions."""
     key = (lambda r: r["path"]) if level == "path" else item_of
     return list(dict.fromkeys(key(r) for r in rows))
