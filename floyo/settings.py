@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     rules_max_len: int = Field(default=4, ge=2)  # items per itemset
     rules_max_rules: int = Field(default=5000, ge=1)  # strongest rules kept (by lift, then confidence)
     rules_min_confidence: float = Field(default=0.5, ge=0, le=1)
+    rules_min_lift: float = Field(default=1.0, ge=0)  # rules below are not associations worth suggesting
+    rules_user_min_support: float = Field(default=0.05, gt=0, le=1)  # share of one user's transactions
+    rules_user_max_rules: int = Field(default=300, ge=1)  # strongest rules kept per user
+    rules_user_max_len: int = Field(default=3, ge=2)  # items per itemset when mining one user's transactions
     train_max_events: int = Field(default=2_000_000, ge=100)  # most recent lake events a training run reads
 
     # --- serving and ingest

@@ -4,17 +4,89 @@ Against the pairwise baseline this model (1) weighs each train transaction by it
 evidence of every query item with a noisy-OR instead of keeping the best single rule, (3) uses two-item
 antecedents ({a, b} → c, the multi-antecedent rules that FP-growth finds) when the query has them, and
 (4) keeps rules seen once, with their confidence shrunk towards zero by a smoothing count.
+
+Everything is sparse arrays: itemsets of size 1-3 are counted once per fit with numpy (one row per occurrence,
+aggregated by ``np.unique``), and a query sums the rows of a matrix of ``log(1 - confidence)`` for its items
+and item pairs, so the noisy-OR of thousands of rules costs a few sparse row sums.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
 Key = tuple[str, ...]
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Itemsets:
+    """Every itemset of size 1-3 seen in the transactions, with the transaction of each occurrence.
+
+    Items are numbered in name order, so sorting candidates by number breaks ties by name. ``pairs[k]`` is the
+    k-th distinct pair ``(a, b)`` with ``a < b``; ``triples`` holds ``(pair index, third item)`` once for each of
+    the three ways a triple splits into an antecedent pair and a consequent.
+    """
+
+    names: list[str]
+    single_tx: IntArray  # transaction of each (transaction, item) occurrence
+    single_item: IntArray
+    pairs: IntArray  # shape (n_pairs, 2)
+    pair_tx: IntArray
+    pair_of: IntArray  # the pair index of each pair occurrence
+    triple_pair: IntArray  # antecedent pair index of each distinct (pair, consequent)
+    triple_item: IntArray  # the consequent
+    triple_tx: IntArray
+    triple_of: IntArray  # the (pair, consequent) index of each occurrence
+
+    @classmethod
+    def count(cls, transactions: Sequence[Sequence[str]], *, max_pair_items: int) -> Itemsets:
+        """Enumerate the itemsets; triples only from transactions of at most ``max_pair_items`` items."""
+        names = sorted({x for items in transactions for x in items})
+        code = {name: i for i, name in enumerate(names)}
+        rows = [sorted({code[x] for x in items}) for items in transactions]
+        n = max(len(names), 1)
+        single_tx = np.repeat(np.arange(len(rows)), [len(r) for r in rows]).astype(np.int64)
+        single_item = np.fromiter((x for r in rows for x in r), dtype=np.int64, count=len(single_tx))
+        pair_tx, pair_a, pair_b = _combos(rows, 2, max_len=None)
+        pair_keys, pair_of = np.unique(pair_a * n + pair_b, return_inverse=True)
+        pairs = np.column_stack([pair_keys // n, pair_keys % n]).astype(np.int64)
+        t_tx, a, b, c = _combos(rows, 3, max_len=max_pair_items)
+        # each triple {a, b, c} is evidence for {a, b} → c, {a, c} → b and {b, c} → a
+        ante = [(a, b, c), (a, c, b), (b, c, a)]
+        pair_index = [np.searchsorted(pair_keys, x * n + y) for x, y, _ in ante]
+        keys = np.concatenate([p * n + z for p, (_, _, z) in zip(pair_index, ante, strict=True)])
+        triple_keys, triple_of = np.unique(keys, return_inverse=True)
+        return cls(
+            names, single_tx, single_item, pairs, pair_tx, pair_of.astype(np.int64),
+            (triple_keys // n).astype(np.int64), (triple_keys % n).astype(np.int64), np.tile(t_tx, 3),
+            triple_of.astype(np.int64),
+        )  # fmt: skip
+
+
+def _combos(rows: list[list[int]], size: int, *, max_len: int | None) -> tuple[IntArray, ...]:
+    """The transaction and the items of every ``size``-combination of each row's items (rows grouped by length,
+    so each group is one fancy-indexing step instead of a Python loop over combinations)."""
+    by_len: dict[int, list[int]] = {}
+    for i, r in enumerate(rows):
+        if len(r) >= size and (max_len is None or len(r) <= max_len):
+            by_len.setdefault(len(r), []).append(i)
+    parts: list[list[IntArray]] = [[] for _ in range(size + 1)]
+    for length, tx in by_len.items():
+        matrix = np.array([rows[i] for i in tx], dtype=np.int64)
+        index = np.array(list(combinations(range(length), size)), dtype=np.int64)
+        chosen = matrix[:, index]  # (transactions, combinations, size)
+        parts[0].append(np.repeat(np.array(tx, dtype=np.int64), len(index)))
+        for k in range(size):
+            parts[k + 1].append(chosen[:, :, k].ravel())
+    return tuple(np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in parts)
 
 
 @dataclass
@@ -26,75 +98,160 @@ class CoChangeModel:
     smoothing: float = 1.0  # added to the antecedent's weight: confidence of a rule seen once stays low
     pair_antecedents: bool = True
     max_pair_items: int = 12  # two-item antecedents only from transactions this small (bounded work)
-    weight: dict[Key, float] = field(default_factory=dict)  # decayed weight of each itemset
-    support: dict[Key, int] = field(default_factory=dict)  # plain count of each itemset
-    _neighbours: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    names: list[str] = field(default_factory=list)
+    pairs: IntArray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    # decayed weight and plain count of each itemset: singles by item, pairs by pair index, triples by
+    # (antecedent pair, consequent) in ``triples`` (shape (n, 2))
+    single_w: FloatArray = field(default_factory=lambda: np.zeros(0))
+    single_s: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pair_w: FloatArray = field(default_factory=lambda: np.zeros(0))
+    pair_s: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    triples: IntArray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    triple_w: FloatArray = field(default_factory=lambda: np.zeros(0))
+    triple_s: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _scoring: dict[str, Any] = field(default_factory=dict, repr=False)
+    _codes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
 
-    def fit(self, transactions: Iterable[tuple[int, list[str]]]) -> CoChangeModel:
+    def fit(self, transactions: Sequence[tuple[int, list[str]]]) -> CoChangeModel:
         """Count itemsets of size 1-2 (and 3 if ``pair_antecedents``) in ``(time index, items)`` transactions."""
-        transactions = list(transactions)
-        now = max((t for t, _ in transactions), default=0) + 1
-        weight: dict[Key, float] = defaultdict(float)
-        support: dict[Key, int] = defaultdict(int)
-        for when, items in transactions:
-            w = 1.0 if self.half_life is None else 0.5 ** ((now - when) / self.half_life)
-            items = sorted(set(items))
-            sizes = (1, 2, 3) if self.pair_antecedents and len(items) <= self.max_pair_items else (1, 2)
-            for size in sizes:
-                for itemset in combinations(items, size):
-                    weight[itemset] += w
-                    support[itemset] += 1
-        self.weight, self.support = dict(weight), dict(support)
-        self._index_neighbours()
+        sets = Itemsets.count([items for _, items in transactions], max_pair_items=self.max_pair_items)
+        return self.fit_counted(sets, np.array([t for t, _ in transactions], dtype=np.float64))
+
+    def fit_counted(self, sets: Itemsets, when: FloatArray) -> CoChangeModel:
+        """Weigh already enumerated itemsets by the recency of their transactions (``when``: time index of each)."""
+        now = (when.max() if len(when) else 0.0) + 1
+        tx_w = np.ones(len(when)) if self.half_life is None else 0.5 ** ((now - when) / self.half_life)
+        n_items, n_pairs, n_triples = len(sets.names), len(sets.pairs), len(sets.triple_pair)
+        self.names, self.pairs, self._codes = sets.names, sets.pairs, {}
+        self.single_w = np.bincount(sets.single_item, weights=tx_w[sets.single_tx], minlength=n_items)
+        self.single_s = np.bincount(sets.single_item, minlength=n_items)
+        self.pair_w = np.bincount(sets.pair_of, weights=tx_w[sets.pair_tx], minlength=n_pairs)
+        self.pair_s = np.bincount(sets.pair_of, minlength=n_pairs)
+        self.triples = np.column_stack([sets.triple_pair, sets.triple_item]).astype(np.int64)
+        self.triple_w = np.bincount(sets.triple_of, weights=tx_w[sets.triple_tx], minlength=n_triples)
+        self.triple_s = np.bincount(sets.triple_of, minlength=n_triples)
+        self._scoring = {}
         return self
 
-    def _index_neighbours(self) -> None:
-        self._neighbours = {}
-        for itemset in self.support:
-            if len(itemset) == 2:
-                self._neighbours.setdefault(itemset[0], set()).add(itemset[1])
-                self._neighbours.setdefault(itemset[1], set()).add(itemset[0])
+    def with_params(self, **params: Any) -> CoChangeModel:
+        """The same counts scored with other ``min_support``, ``smoothing`` or ``pair_antecedents``."""
+        return replace(self, **params, _scoring={})
 
     def config(self) -> dict[str, Any]:
         """The hyper-parameters, as given to the constructor."""
         return {k: getattr(self, k) for k in ("half_life", "min_support", "smoothing", "pair_antecedents")}
 
-    def _confidence(self, antecedent: Key, consequent: str) -> float:
-        both = tuple(sorted((*antecedent, consequent)))
-        if self.support.get(both, 0) < self.min_support:
-            return 0.0
-        return self.weight[both] / (self.weight.get(antecedent, 0.0) + self.smoothing)
+    def _tables(self) -> dict[str, Any]:
+        """``log(1 - confidence)`` of every rule that passes ``min_support``: item by item and pair by item."""
+        if self._scoring:
+            return self._scoring
+        n = len(self.names)
+        a, b = self.pairs[:, 0], self.pairs[:, 1]
+        keep = self.pair_s >= self.min_support
+        rows = np.concatenate([a[keep], b[keep]])
+        cols = np.concatenate([b[keep], a[keep]])
+        both = np.concatenate([self.pair_w[keep], self.pair_w[keep]])
+        single = _log_miss(both / (self.single_w[rows] + self.smoothing), rows, cols, (n, n))
+        tables: dict[str, Any] = {"single": single, "code": self._code()}
+        if self.pair_antecedents:
+            ok = self.triple_s >= self.min_support
+            pair, item = self.triples[ok, 0], self.triples[ok, 1]
+            conf = self.triple_w[ok] / (self.pair_w[pair] + self.smoothing)
+            tables["pair"] = _log_miss(conf, pair, item, (len(self.pairs), n))
+            tables["pair_keys"] = a * n + b  # sorted: the pairs came out of np.unique in key order
+        tables["names"] = np.array(self.names, dtype=object)
+        self._scoring = tables
+        return tables
+
+    def _scored(self, query: list[str]) -> tuple[IntArray, FloatArray]:
+        """Candidate item numbers and their noisy-OR scores."""
+        t = self._tables()
+        given = sorted({t["code"][x] for x in query if x in t["code"]})
+        blocks = [_csr_rows(t["single"], np.array(given, dtype=np.int64))]
+        if self.pair_antecedents and len(given) > 1 and len(t["pair_keys"]):
+            n, keys = len(self.names), t["pair_keys"]
+            wanted = np.array([x * n + y for x, y in combinations(given, 2)], dtype=np.int64)
+            rows = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+            blocks.append(_csr_rows(t["pair"], rows[keys[rows] == wanted]))
+        cols = np.concatenate([c for c, _ in blocks])
+        logs = np.concatenate([v for _, v in blocks])
+        if not len(cols):
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        order = np.argsort(cols, kind="stable")
+        candidates, starts = np.unique(cols[order], return_index=True)
+        scores = -np.expm1(np.add.reduceat(logs[order], starts))
+        mine = ~np.isin(candidates, given)
+        return candidates[mine].astype(np.int64), scores[mine]
 
     def scores(self, query: list[str]) -> dict[str, float]:
         """Noisy-OR of the confidences of every rule from the query's items (and pairs) to each candidate."""
-        given = sorted(set(query))
-        miss: dict[str, float] = defaultdict(lambda: 1.0)
-        antecedents: list[Key] = [(a,) for a in given]
-        if self.pair_antecedents:
-            antecedents += [p for p in combinations(given, 2) if p in self.support]
-        for ante in antecedents:
-            for c in set.intersection(*(self._neighbours.get(a, set()) for a in ante)) - set(given):
-                conf = self._confidence(ante, c)
-                if conf > 0:
-                    miss[c] *= 1 - min(conf, 1.0)
-        return {c: 1 - m for c, m in miss.items()}
+        candidates, scores = self._scored(query)
+        return dict(zip(self._tables()["names"][candidates].tolist(), scores.tolist(), strict=True))
 
     def rank(self, query: list[str]) -> list[str]:
         """Candidates, most likely first (ties by name)."""
-        scores = self.scores(query)
-        return sorted(scores, key=lambda c: (-round(scores[c], 12), c))
+        candidates, scores = self._scored(query)
+        order = np.lexsort((candidates, -np.round(scores, 12)))
+        ranked: list[str] = self._tables()["names"][candidates[order]].tolist()
+        return ranked
+
+    def position(self, query: list[str], item: str) -> int:
+        """Where ``item`` comes in ``rank(query)`` (1-based), 0 when it is not a candidate; without building
+        the ranked list, which is what tuning needs from thousands of queries."""
+        number = self._code().get(item)
+        candidates, scores = self._scored(query)
+        found = np.flatnonzero(candidates == number) if number is not None else []
+        if not len(found):
+            return 0
+        rounded = np.round(scores, 12)
+        mine = rounded[found[0]]
+        return int(np.sum(rounded > mine) + np.sum((rounded == mine) & (candidates < number)) + 1)
+
+    def _code(self) -> dict[str, int]:
+        """Item name → number; shared by the copies ``with_params`` makes."""
+        if "code" not in self._codes:
+            self._codes["code"] = {name: i for i, name in enumerate(self.names)}
+        return self._codes["code"]
+
+
+def _csr_rows(matrix: Any, rows: IntArray) -> tuple[IntArray, FloatArray]:
+    """The column numbers and values of some rows of a CSR matrix (scipy's row indexing costs more for the
+    few rows a query touches)."""
+    starts, ends = matrix.indptr[rows], matrix.indptr[rows + 1]
+    lengths = ends - starts
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    return matrix.indices[offsets], matrix.data[offsets]
+
+
+def _log_miss(confidence: FloatArray, rows: IntArray, cols: IntArray, shape: tuple[int, int]) -> Any:
+    """A CSR matrix of ``log(1 - confidence)`` for the rules with a positive confidence (``-inf`` when certain,
+    so the noisy-OR is exactly 1)."""
+    ok = confidence > 0
+    with np.errstate(divide="ignore"):
+        logs = np.log1p(-np.minimum(confidence[ok], 1.0))
+    return sparse.csr_matrix((logs, (rows[ok], cols[ok])), shape=shape)
 
 
 def cochange_to_json(model: CoChangeModel) -> dict[str, Any]:
-    """A plain JSON form of a fitted model (what MLflow stores as its artifact)."""
-    itemsets = [[list(k), model.weight[k], model.support[k]] for k in model.support]
-    return {"config": {**model.config(), "max_pair_items": model.max_pair_items}, "itemsets": itemsets}
+    """A plain JSON form of a fitted model (what MLflow stores as its artifact): items, then itemsets by number."""
+    return {
+        "config": {**model.config(), "max_pair_items": model.max_pair_items},
+        "items": model.names,
+        "singles": [model.single_w.tolist(), model.single_s.tolist()],
+        "pairs": [model.pairs.tolist(), model.pair_w.tolist(), model.pair_s.tolist()],
+        "triples": [model.triples.tolist(), model.triple_w.tolist(), model.triple_s.tolist()],
+    }
 
 
 def cochange_from_json(data: dict[str, Any]) -> CoChangeModel:
     """The model that ``cochange_to_json`` wrote."""
     model = CoChangeModel(**data["config"])
-    model.weight = {tuple(k): w for k, w, _ in data["itemsets"]}
-    model.support = {tuple(k): s for k, _, s in data["itemsets"]}
-    model._index_neighbours()
+    model.names = list(data["items"])
+    model.single_w, model.single_s = np.asarray(data["singles"][0], float), np.asarray(data["singles"][1], np.int64)
+    pairs, pair_w, pair_s = data["pairs"]
+    model.pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    model.pair_w, model.pair_s = np.asarray(pair_w, float), np.asarray(pair_s, np.int64)
+    triples, triple_w, triple_s = data["triples"]
+    model.triples = np.asarray(triples, dtype=np.int64).reshape(-1, 2)
+    model.triple_w, model.triple_s = np.asarray(triple_w, float), np.asarray(triple_s, np.int64)
     return model

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,8 @@ from scipy import sparse
 from models.fpgrowth import IntArray, frequent_itemsets
 
 log = logging.getLogger(__name__)
-EVIDENCE_LIMIT = 20  # transaction ids kept per rule (the most recent ones); the count is always exact
+EVIDENCE_LIMIT = 10  # transaction ids kept per rule (the most recent ones); the count is always exact
+EVIDENCE_CHUNK = 4096  # transactions scanned per sparse product when collecting evidence, newest first
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,12 @@ class RuleLimits:
     max_len: int = 4
     max_rules: int = 5000
     min_confidence: float = 0.5
+    min_lift: float = 1.0
+    # one user's transactions are few: a 1% share would be one or two sessions, and a handful of items in
+    # day-long sessions then makes tens of thousands of redundant rules
+    user_min_support: float = 0.05
+    user_max_rules: int = 300
+    user_max_len: int = 3  # rule generation (mlxtend) costs ~0.5 s a user at 4 items per itemset, 25 ms at 3
 
     @classmethod
     def from_settings(cls) -> RuleLimits:
@@ -41,7 +48,15 @@ class RuleLimits:
         s = get_settings()
         return cls(
             s.rules_min_support, s.rules_min_count, s.rules_max_items, s.rules_max_len, s.rules_max_rules,
-            s.rules_min_confidence,
+            s.rules_min_confidence, s.rules_min_lift, s.rules_user_min_support, s.rules_user_max_rules,
+            s.rules_user_max_len,
+        )  # fmt: skip
+
+    def for_user(self) -> RuleLimits:
+        """The limits of a per-user mining: the per-user support, itemset length and rule cap."""
+        return replace(
+            self, min_support=max(self.min_support, self.user_min_support), max_rules=self.user_max_rules,
+            max_len=min(self.max_len, self.user_max_len),
         )  # fmt: skip
 
     def threshold(self, n_transactions: int) -> int:
@@ -130,6 +145,7 @@ def mine_rules(frame: pl.DataFrame, *, limits: RuleLimits | None = None) -> Rule
     itemsets = _as_mlxtend(found.itemsets, found.counts, n, enc.items)
     with np.errstate(divide="ignore", invalid="ignore"):  # mlxtend divides by zero for certainty when conf is 1
         rules = association_rules(itemsets, num_itemsets=n, metric="confidence", min_threshold=limits.min_confidence)
+    rules = rules[rules["lift"] >= limits.min_lift]
     rules = rules.sort_values(["lift", "confidence", "support"], ascending=False, kind="stable")
     enc.pruned["capped_rules"] = max(0, len(rules) - limits.max_rules)
     rules = rules.head(limits.max_rules)
@@ -147,8 +163,9 @@ def _logged(result: RuleSet) -> RuleSet:
 
 
 def mine_rules_per_user(frame: pl.DataFrame, *, limits: RuleLimits | None = None) -> dict[str, RuleSet]:
-    """``mine_rules`` on each user's own transactions (``user_id, transaction_id, item`` rows)."""
-    limits = limits or RuleLimits.from_settings()
+    """``mine_rules`` on each user's own transactions (``user_id, transaction_id, item`` rows), with the
+    per-user limits of ``limits`` (``RuleLimits.for_user``)."""
+    limits = (limits or RuleLimits.from_settings()).for_user()
     return {
         str(user): mine_rules(part, limits=limits)
         for (user,), part in frame.partition_by("user_id", as_dict=True, maintain_order=True).items()
@@ -166,29 +183,66 @@ def _as_mlxtend(itemsets: list[tuple[int, ...]], counts: list[int], n: int, name
 
 def _with_evidence(rules: Any, enc: Encoded, n: int) -> pl.DataFrame:
     """Rules as a polars frame, each with its exact count and the most recent supporting transactions."""
-    csc = sparse.csr_matrix((np.ones(len(enc.indices), dtype=np.int8), enc.indices, enc.indptr)).tocsc()
     index = {name: i for i, name in enumerate(enc.items)}
-    evidence, count = [], []
-    for ante, cons in zip(rules["antecedents"], rules["consequents"], strict=True):
-        cols = sorted(index[x] for x in ante | cons)
-        rows = csc.indices[csc.indptr[cols[0]] : csc.indptr[cols[0] + 1]]
-        for c in cols[1:]:
-            rows = np.intersect1d(rows, csc.indices[csc.indptr[c] : csc.indptr[c + 1]], assume_unique=True)
-        count.append(len(rows))
-        evidence.append(enc.transactions.gather(np.sort(rows)[-EVIDENCE_LIMIT:]).to_list())
+    itemsets = [sorted(index[x] for x in a | c) for a, c in zip(rules["antecedents"], rules["consequents"], strict=True)]
+    support = rules["support"].to_numpy(dtype=float)
+    rule_ids, rows = _latest_supporting(enc, itemsets)
+    found = pl.DataFrame({"rule": rule_ids, "row": rows}).sort("rule", "row")
+    per_rule = found.group_by("rule").agg(pl.col("row")).sort("rule")
+    evidence: list[list[Any]] = [[] for _ in itemsets]
+    ids = enc.transactions.to_list()
+    for rule, rule_rows in per_rule.iter_rows():
+        evidence[rule] = [ids[r] for r in rule_rows]
     return pl.DataFrame(
         {
             "antecedents": [sorted(a) for a in rules["antecedents"]],
             "consequents": [sorted(c) for c in rules["consequents"]],
-            "support": rules["support"].to_numpy(dtype=float),
+            "support": support,
             "confidence": rules["confidence"].to_numpy(dtype=float),
             "lift": rules["lift"].to_numpy(dtype=float),
             "conviction": rules["conviction"].to_numpy(dtype=float),
-            "count": count,
+            "count": np.rint(support * n).astype(np.int64),  # the itemset's count: support is count / n
             "evidence": evidence,
         },
         schema_overrides={"evidence": pl.List(enc.transactions.dtype)},
     )
+
+
+def _latest_supporting(enc: Encoded, itemsets: list[list[int]]) -> tuple[IntArray, IntArray]:
+    """For each itemset, the rows of its ``EVIDENCE_LIMIT`` most recent transactions: ``(itemset, row)`` pairs.
+
+    Transactions are scanned newest first, a chunk at a time: one sparse product counts how many of each
+    itemset's items every transaction holds, and an itemset drops out once it has its evidence, so frequent
+    itemsets (all of them are: min support) cost a chunk or two.
+    """
+    n_rows, n_items = len(enc.indptr) - 1, len(enc.items)
+    x = sparse.csr_matrix((np.ones(len(enc.indices), dtype=np.int32), enc.indices, enc.indptr), (n_rows, n_items))
+    sizes = np.array([len(s) for s in itemsets], dtype=np.int64)
+    members = sparse.csr_matrix(
+        (np.ones(int(sizes.sum()), dtype=np.int32), np.concatenate([np.asarray(s, dtype=np.int64) for s in itemsets]),
+         np.r_[0, np.cumsum(sizes)]), (len(itemsets), n_items),
+    ).T.tocsc()  # fmt: skip
+    wanted = np.full(len(itemsets), EVIDENCE_LIMIT, dtype=np.int64)
+    out_rule: list[IntArray] = []
+    out_row: list[IntArray] = []
+    hi = n_rows
+    while hi > 0 and (open_ := np.flatnonzero(wanted > 0)).size:
+        lo = max(0, hi - EVIDENCE_CHUNK)
+        held = (x[lo:hi] @ members[:, open_]).tocoo()
+        hit = held.data == sizes[open_[held.col]]
+        rule, row = open_[held.col[hit]], held.row[hit] + lo
+        order = np.lexsort((-row, rule))  # per itemset, newest first
+        rule, row = rule[order], row[order]
+        first = np.r_[0, np.flatnonzero(np.diff(rule)) + 1]
+        rank = np.arange(len(rule)) - np.repeat(first, np.diff(np.r_[first, len(rule)]))
+        keep = rank < wanted[rule]
+        out_rule.append(rule[keep])
+        out_row.append(row[keep])
+        wanted -= np.bincount(rule[keep], minlength=len(itemsets))
+        hi = lo
+    if not out_rule:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(out_rule), np.concatenate(out_row)
 
 
 def _empty_rules() -> pl.DataFrame:

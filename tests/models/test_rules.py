@@ -14,7 +14,8 @@ from mlxtend.preprocessing import TransactionEncoder
 
 from floyo.settings import get_settings
 from models.fpgrowth import frequent_itemsets
-from models.rules import RuleLimits, encode, mine_rules, mine_rules_per_user
+from models import rules as rules_module
+from models.rules import EVIDENCE_LIMIT, RuleLimits, encode, mine_rules, mine_rules_per_user
 
 SESSIONS = {
     "s1": ["ext:csv", "run:clean.py", "kind:modify"],
@@ -63,7 +64,21 @@ def test_evidence_is_the_latest_transactions_in_the_order_given() -> None:
     sessions = {f"t{k:02d}": ["a", "b"] for k in range(30, 0, -1)}  # ids count down while time goes on
     rules = mine_rules(_frame(sessions), limits=RuleLimits(min_support=0.5, min_count=2)).rules
     assert rules["count"].to_list() == [30, 30]
-    assert rules["evidence"].to_list()[0] == [f"t{k:02d}" for k in range(20, 0, -1)]
+    assert rules["evidence"].to_list()[0] == [f"t{k:02d}" for k in range(EVIDENCE_LIMIT, 0, -1)]
+
+
+@pytest.mark.parametrize("chunk", [7, 4096])
+def test_evidence_and_counts_match_a_scan_of_every_transaction(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    monkeypatch.setattr(rules_module, "EVIDENCE_CHUNK", chunk)  # small chunks: itemsets found across chunks
+    txs = _random_transactions(5, n=300)
+    frame = _frame({f"s{k:03d}": items for k, items in enumerate(txs)})
+    found = mine_rules(frame, limits=RuleLimits(min_support=0.02, min_count=2, min_confidence=0.1)).rules
+    assert found.height > 20
+    for rule in found.iter_rows(named=True):
+        itemset = set(rule["antecedents"]) | set(rule["consequents"])
+        holding = [f"s{k:03d}" for k, items in enumerate(txs) if itemset <= set(items)]
+        assert rule["count"] == len(holding)
+        assert rule["evidence"] == holding[-EVIDENCE_LIMIT:]
 
 
 def _random_transactions(seed: int, n: int = 400) -> list[list[str]]:
