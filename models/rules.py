@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -130,8 +133,9 @@ def _all_items(frame: pl.DataFrame) -> tuple[pl.Series, Any, pl.Series]:
     return tids.gather(starts), csr, names
 
 
-def mine_rules(frame: pl.DataFrame, *, limits: RuleLimits | None = None) -> RuleSet:
-    """Rules between the items of ``transaction_id, item`` rows, with support, confidence, lift, conviction."""
+def mine_rules(frame: pl.DataFrame, *, limits: RuleLimits | None = None, quiet: bool = False) -> RuleSet:
+    """Rules between the items of ``transaction_id, item`` rows, with support, confidence, lift, conviction;
+    logged unless ``quiet`` (per-user mining logs one summary instead)."""
     from mlxtend.frequent_patterns import association_rules
 
     limits = limits or RuleLimits.from_settings()
@@ -141,19 +145,25 @@ def mine_rules(frame: pl.DataFrame, *, limits: RuleLimits | None = None) -> Rule
                               max_len=limits.max_len)  # fmt: skip
     enc.pruned["capped_rules"] = 0
     if not any(len(s) > 1 for s in found.itemsets):
-        return _logged(RuleSet(_empty_rules(), n, len(found.itemsets), enc.pruned))
+        return _logged(RuleSet(_empty_rules(), n, len(found.itemsets), enc.pruned), quiet)
     itemsets = _as_mlxtend(found.itemsets, found.counts, n, enc.items)
     with np.errstate(divide="ignore", invalid="ignore"):  # mlxtend divides by zero for certainty when conf is 1
         rules = association_rules(itemsets, num_itemsets=n, metric="confidence", min_threshold=limits.min_confidence)
     rules = rules[rules["lift"] >= limits.min_lift]
-    rules = rules.sort_values(["lift", "confidence", "support"], ascending=False, kind="stable")
+    # ties broken by the items, not by mlxtend's output order (frozenset order: it changes with the hash seed)
+    rules["_a"] = ["\n".join(sorted(a)) for a in rules["antecedents"]]
+    rules["_c"] = ["\n".join(sorted(c)) for c in rules["consequents"]]
+    order = ["lift", "confidence", "support", "_a", "_c"]
+    rules = rules.sort_values(order, ascending=[False, False, False, True, True], kind="stable")
     enc.pruned["capped_rules"] = max(0, len(rules) - limits.max_rules)
     rules = rules.head(limits.max_rules)
-    return _logged(RuleSet(_with_evidence(rules, enc, n), n, len(found.itemsets), enc.pruned))
+    return _logged(RuleSet(_with_evidence(rules, enc, n), n, len(found.itemsets), enc.pruned), quiet)
 
 
-def _logged(result: RuleSet) -> RuleSet:
+def _logged(result: RuleSet, quiet: bool) -> RuleSet:
     """Log what was mined and what the caps removed."""
+    if quiet:
+        return result
     log.info(
         "rules mined",
         extra={"transactions": result.n_transactions, "itemsets": result.n_itemsets, "rules": result.rules.height,
@@ -162,14 +172,46 @@ def _logged(result: RuleSet) -> RuleSet:
     return result
 
 
-def mine_rules_per_user(frame: pl.DataFrame, *, limits: RuleLimits | None = None) -> dict[str, RuleSet]:
+def mine_rules_per_user(
+    frame: pl.DataFrame, *, limits: RuleLimits | None = None, workers: int | None = None
+) -> dict[str, RuleSet]:
     """``mine_rules`` on each user's own transactions (``user_id, transaction_id, item`` rows), with the
-    per-user limits of ``limits`` (``RuleLimits.for_user``)."""
+    per-user limits of ``limits`` (``RuleLimits.for_user``).
+
+    Thousands of users are mined in ``workers`` processes (default: one per core from ``PARALLEL_MIN_USERS``
+    users on): mlxtend's rule generation is pure Python, so threads would not help.
+    """
     limits = (limits or RuleLimits.from_settings()).for_user()
-    return {
-        str(user): mine_rules(part, limits=limits)
-        for (user,), part in frame.partition_by("user_id", as_dict=True, maintain_order=True).items()
-    }
+    parts = [(str(u), p) for (u,), p in frame.partition_by("user_id", as_dict=True, maintain_order=True).items()]
+    workers = workers if workers is not None else _default_workers(len(parts))
+    if workers > 1:
+        chunks = [parts[k::workers] for k in range(workers)]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            mined = {u: r for chunk in pool.map(_mine_users, chunks, [limits] * workers) for u, r in chunk.items()}
+        found = {u: mined[u] for u, _ in parts}
+    else:
+        found = _mine_users(parts, limits)
+    log.info(
+        "rules mined per user",
+        extra={"users": len(found), "workers": max(workers, 1), "rules": sum(r.rules.height for r in found.values()),
+               "capped_rules": sum(r.pruned.get("capped_rules", 0) for r in found.values())},
+    )  # fmt: skip
+    return found
+
+
+PARALLEL_MIN_USERS = 200
+
+
+def _default_workers(n_users: int) -> int:
+    """One process per usable core for many users; none inside a daemon process (a Celery prefork worker),
+    which may not start children."""
+    if n_users < PARALLEL_MIN_USERS or multiprocessing.current_process().daemon:
+        return 1
+    return min(len(os.sched_getaffinity(0)), n_users)
+
+
+def _mine_users(parts: list[tuple[str, pl.DataFrame]], limits: RuleLimits) -> dict[str, RuleSet]:
+    return {user: mine_rules(part, limits=limits, quiet=True) for user, part in parts}
 
 
 def _as_mlxtend(itemsets: list[tuple[int, ...]], counts: list[int], n: int, names: list[str]) -> Any:
@@ -184,7 +226,9 @@ def _as_mlxtend(itemsets: list[tuple[int, ...]], counts: list[int], n: int, name
 def _with_evidence(rules: Any, enc: Encoded, n: int) -> pl.DataFrame:
     """Rules as a polars frame, each with its exact count and the most recent supporting transactions."""
     index = {name: i for i, name in enumerate(enc.items)}
-    itemsets = [sorted(index[x] for x in a | c) for a, c in zip(rules["antecedents"], rules["consequents"], strict=True)]
+    itemsets = [
+        sorted(index[x] for x in a | c) for a, c in zip(rules["antecedents"], rules["consequents"], strict=True)
+    ]
     support = rules["support"].to_numpy(dtype=float)
     rule_ids, rows = _latest_supporting(enc, itemsets)
     found = pl.DataFrame({"rule": rule_ids, "row": rows}).sort("rule", "row")

@@ -13,8 +13,8 @@ from mlxtend.frequent_patterns import fpgrowth
 from mlxtend.preprocessing import TransactionEncoder
 
 from floyo.settings import get_settings
-from models.fpgrowth import frequent_itemsets
 from models import rules as rules_module
+from models.fpgrowth import frequent_itemsets
 from models.rules import EVIDENCE_LIMIT, RuleLimits, encode, mine_rules, mine_rules_per_user
 
 SESSIONS = {
@@ -166,3 +166,18 @@ def test_limits_come_from_floyo_rules_settings(monkeypatch: pytest.MonkeyPatch) 
         get_settings.cache_clear()
     assert (limits.max_items, limits.min_support, limits.max_len) == (7, 0.25, 4)
     assert limits.threshold(100) == 25
+
+
+def test_users_mined_in_worker_processes_match_one_process() -> None:
+    frames = [
+        _frame({f"u{u}s{k:03d}": items for k, items in enumerate(_random_transactions(u, n=60))}, user=f"u{u}")
+        for u in range(6)
+    ]
+    limits = RuleLimits(min_support=0.05, min_count=2, min_confidence=0.2)
+    serial = mine_rules_per_user(pl.concat(frames), limits=limits, workers=1)
+    parallel = mine_rules_per_user(pl.concat(frames), limits=limits, workers=2)
+    assert list(parallel) == list(serial) == [f"u{u}" for u in range(6)]
+    assert sum(r.rules.height for r in serial.values()) > 0
+    for user, found in serial.items():
+        assert parallel[user].rules.equals(found.rules)
+        assert parallel[user].pruned == found.pruned
