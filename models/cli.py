@@ -110,21 +110,17 @@ def register(app: typer.Typer) -> None:
         user: Annotated[str | None, typer.Option(help="only this user")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON list")] = False,
     ) -> None:
-        """Workflows "A, then B within N s" the floyo-workflows champion found, with support and typical delay."""
+        """Workflows "A, then B within N s (then C…)" the floyo-workflows champion found, with support and delays."""
         import json
 
-        from models.patterns import champion_workflows, workflows_in_log
+        from models.patterns import champion_workflows, describe_workflow, workflows_in_log
 
         found = champion_workflows(user=user) if events is None else workflows_in_log(events, user=user)
         if as_json:
             typer.echo(json.dumps(found))
             return
         for w in found:
-            typer.echo(
-                f"{w['user_id']}: {w['a']} -> {w['b']} within {w['window_s']:.0f} s: {w['support']} times, "
-                f"confidence {w['confidence']:.2f} lift {w['lift']:.1f}, typical delay {w['delay_median_s']:.0f} s "
-                f"on {w['days']} days, last {w['last_seen']}"
-            )
+            typer.echo(describe_workflow(w))
 
     mlflow_app = typer.Typer(help="MLflow on Floyo's tracking store.", no_args_is_help=True)
     app.add_typer(mlflow_app, name="mlflow")

@@ -12,7 +12,7 @@ and item pairs, so the noisy-OR of thousands of rules costs a few sparse row sum
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any
@@ -112,8 +112,9 @@ class CoChangeModel:
     _scoring: dict[str, Any] = field(default_factory=dict, repr=False)
     _codes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
 
-    def fit(self, transactions: Sequence[tuple[int, list[str]]]) -> CoChangeModel:
+    def fit(self, transactions: Iterable[tuple[int, list[str]]]) -> CoChangeModel:
         """Count itemsets of size 1-2 (and 3 if ``pair_antecedents``) in ``(time index, items)`` transactions."""
+        transactions = list(transactions)
         sets = Itemsets.count([items for _, items in transactions], max_pair_items=self.max_pair_items)
         return self.fit_counted(sets, np.array([t for t, _ in transactions], dtype=np.float64))
 
@@ -123,13 +124,17 @@ class CoChangeModel:
         tx_w = np.ones(len(when)) if self.half_life is None else 0.5 ** ((now - when) / self.half_life)
         n_items, n_pairs, n_triples = len(sets.names), len(sets.pairs), len(sets.triple_pair)
         self.names, self.pairs, self._codes = sets.names, sets.pairs, {}
-        self.single_w = np.bincount(sets.single_item, weights=tx_w[sets.single_tx], minlength=n_items)
-        self.single_s = np.bincount(sets.single_item, minlength=n_items)
-        self.pair_w = np.bincount(sets.pair_of, weights=tx_w[sets.pair_tx], minlength=n_pairs)
-        self.pair_s = np.bincount(sets.pair_of, minlength=n_pairs)
+        self.single_w = np.bincount(sets.single_item, weights=tx_w[sets.single_tx], minlength=n_items).astype(
+            np.float64
+        )
+        self.single_s = np.bincount(sets.single_item, minlength=n_items).astype(np.int64)
+        self.pair_w = np.bincount(sets.pair_of, weights=tx_w[sets.pair_tx], minlength=n_pairs).astype(np.float64)
+        self.pair_s = np.bincount(sets.pair_of, minlength=n_pairs).astype(np.int64)
         self.triples = np.column_stack([sets.triple_pair, sets.triple_item]).astype(np.int64)
-        self.triple_w = np.bincount(sets.triple_of, weights=tx_w[sets.triple_tx], minlength=n_triples)
-        self.triple_s = np.bincount(sets.triple_of, minlength=n_triples)
+        self.triple_w = np.bincount(sets.triple_of, weights=tx_w[sets.triple_tx], minlength=n_triples).astype(
+            np.float64
+        )
+        self.triple_s = np.bincount(sets.triple_of, minlength=n_triples).astype(np.int64)
         self._scoring = {}
         return self
 
@@ -199,8 +204,10 @@ class CoChangeModel:
         """Where ``item`` comes in ``rank(query)`` (1-based), 0 when it is not a candidate; without building
         the ranked list, which is what tuning needs from thousands of queries."""
         number = self._code().get(item)
+        if number is None:
+            return 0
         candidates, scores = self._scored(query)
-        found = np.flatnonzero(candidates == number) if number is not None else []
+        found = np.flatnonzero(candidates == number)
         if not len(found):
             return 0
         rounded = np.round(scores, 12)

@@ -11,7 +11,7 @@ import polars as pl
 from models.baselines import Markov1, MostPopular, PairwiseRules
 from models.eventlog import read_event_log
 from models.protocol import Split, cochange_data, hit_metrics, item_of, next_item_steps, recall_metrics, time_split
-from models.tuning import tune_cochange, tune_next_action
+from models.tuning import select_next_action, tune_cochange
 
 Q = TypeVar("Q")
 
@@ -42,12 +42,13 @@ def evaluate_events(events: pl.DataFrame, *, test_frac: float = 0.2) -> dict[str
 
 def _next_ext(split: Split, chosen: dict[str, Any]) -> dict[str, Any]:
     train, queries = next_item_steps(split)
-    floyo = tune_next_action(train, window=split.n_train)
-    chosen["next_ext"] = floyo.config()
+    choice = select_next_action(train, window=split.n_train)
+    chosen["next_ext"] = choice.model.config()
+    chosen["next_ext_model"] = {"kept": choice.kept, "validation_mrr": choice.validation}
     popular = MostPopular(item_of(r) for g in split.train for r in split.rows[g])
     pairs = [(q, q.item) for q in queries]
     return {
-        "next_ext": _score(floyo.rank, pairs, hit_metrics),
+        "next_ext": hit_metrics(choice.model.rank_many(queries), [q.item for q in queries]),
         "next_ext_baselines": {
             "mostpop": _score(popular.rank, pairs, hit_metrics),
             "markov1": _score(Markov1(train, popular).rank, pairs, hit_metrics),

@@ -1,8 +1,8 @@
 """Rules and workflows as models: what was mined (with its evidence), how it ranks, and its held-out score.
 
 A ``RulesModel`` holds the global and per-user association rules; it ranks what else a session will touch
-given the items touched so far. A ``WorkflowsModel`` holds each user's "A, then B within N s" patterns; it
-ranks what follows an action. Both are JSON artifacts in MLflow, so ``floyo patterns`` reads what the
+given the items touched so far. A ``WorkflowsModel`` holds each user's "A, then B within N s (then C…)"
+patterns; it ranks what follows an action. Both are JSON artifacts in MLflow, so ``floyo patterns`` reads what the
 champion found instead of mining afresh.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from models.rules import RuleLimits, mine_rules, mine_rules_per_user
-from models.workflows import WorkflowLimits, mine_workflows
+from models.workflows import WorkflowLimits, json_safe, mine_workflows
 
 MAX_QUERIES = 5000  # held-out queries scored per family (the first ones in time): bounds evaluation time
 
@@ -93,11 +93,11 @@ class RulesModel:
 
 @dataclass
 class WorkflowsModel:
-    """Each user's workflows; ``rank`` gives what follows an action, by confidence."""
+    """Each user's workflows (pairs and longer chains); ``rank`` gives what follows an action, by confidence."""
 
     workflows: list[dict[str, Any]] = field(default_factory=list)
     limits: dict[str, Any] = field(default_factory=dict)
-    _by_start: dict[tuple[str, str], list[str]] = field(default_factory=dict, repr=False)
+    _by_start: dict[tuple[str, ...], list[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def mine(cls, items: pl.DataFrame, *, limits: WorkflowLimits | None = None) -> WorkflowsModel:
@@ -105,19 +105,26 @@ class WorkflowsModel:
         limits = limits or WorkflowLimits()
         found = mine_workflows(items, limits=limits) if items.height else pl.DataFrame()
         limits_json = {k: list(v) if isinstance(v, tuple) else v for k, v in limits.__dict__.items()}
-        return cls(_records(found.with_columns(pl.col("user_id").cast(pl.String))) if found.height else [], limits_json)
+        return cls(_workflow_records(found) if found.height else [], limits_json)
 
     def for_user(self, user: str | None) -> list[dict[str, Any]]:
         """One user's workflows, or everyone's."""
         return [w for w in self.workflows if user is None or w["user_id"] == user]
 
-    def rank(self, user: str, item: str) -> list[str]:
-        """What this user does next after ``item`` in a workflow, most confident first."""
+    def rank(self, user: str, item: str, previous: str | None = None) -> list[str]:
+        """What this user does next after ``item`` in a workflow, most confident first.
+
+        With ``previous`` (the action before ``item``), what ends a workflow ``previous → item → next`` comes
+        first, then what follows ``item`` alone.
+        """
         if not self._by_start:
-            ordered = sorted(self.workflows, key=lambda w: (-w["confidence"], w["b"]))
-            for w in ordered:
-                self._by_start.setdefault((w["user_id"], w["a"]), []).append(w["b"])
-        return list(self._by_start.get((user, item), []))
+            for w in sorted(self.workflows, key=lambda w: (-w["confidence"], w["b"])):
+                steps = w.get("steps") or [w["a"], w["b"]]  # artifacts from before chains have no steps
+                if len(steps) <= 3:  # a longer chain's confidence is given its whole prefix, not the last two
+                    self._by_start.setdefault((w["user_id"], *steps[:-1]), []).append(steps[-1])
+        pairs = self._by_start.get((user, item), [])
+        chains = self._by_start.get((user, previous, item), []) if previous is not None else []
+        return list(dict.fromkeys([*chains, *pairs]))
 
     def to_json(self) -> dict[str, Any]:
         """The artifact MLflow stores."""
@@ -127,6 +134,12 @@ class WorkflowsModel:
     def from_json(cls, data: dict[str, Any]) -> WorkflowsModel:
         """The model ``to_json`` wrote."""
         return cls(list(data["workflows"]), dict(data.get("limits", {})))
+
+
+def _workflow_records(found: pl.DataFrame) -> list[dict[str, Any]]:
+    """JSON-safe workflow rows: step lists and delay lists kept as lists, ISO times, no infinite conviction."""
+    rows = json_safe(found).to_dicts()
+    return [{**row, "last_seen": row["last_seen"].isoformat()} for row in rows]
 
 
 def rule_queries(test: pl.DataFrame) -> list[tuple[str, list[str], str]]:
@@ -142,11 +155,16 @@ def rule_queries(test: pl.DataFrame) -> list[tuple[str, list[str], str]]:
     return out[:MAX_QUERIES]
 
 
-def workflow_queries(test: pl.DataFrame, *, within_s: float) -> list[tuple[str, str, str]]:
-    """Held-out steps: ``(user, action, the user's next other action)`` when it came within ``within_s``."""
+def workflow_queries(test: pl.DataFrame, *, within_s: float) -> list[tuple[str, str, str, str]]:
+    """Held-out steps: ``(user, action, the user's next other action, the action before)`` when the next one
+    came within ``within_s`` (the action before: ``''`` unless it came within ``within_s`` too)."""
     ordered = test.sort("user_id", "ts", maintain_order=True)
     nxt = ordered.with_columns(
         b=pl.col("item").shift(-1).over("user_id"),
         gap=(pl.col("ts").shift(-1).over("user_id") - pl.col("ts")).dt.total_microseconds() / 1e6,
+        previous=pl.col("item").shift(1).over("user_id"),
+        gap_before=(pl.col("ts") - pl.col("ts").shift(1).over("user_id")).dt.total_microseconds() / 1e6,
     ).filter(pl.col("b").is_not_null() & (pl.col("b") != pl.col("item")) & (pl.col("gap") <= within_s))
-    return [(str(u), a, b) for u, a, b in nxt.head(MAX_QUERIES).select("user_id", "item", "b").iter_rows()]
+    before = pl.when(pl.col("gap_before") <= within_s).then(pl.col("previous")).otherwise(pl.lit(""))
+    rows = nxt.head(MAX_QUERIES).select("user_id", "item", "b", before.fill_null("").alias("previous"))
+    return [(str(u), a, b, p) for u, a, b, p in rows.iter_rows()]

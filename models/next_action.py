@@ -9,7 +9,7 @@ decay with the age of their transaction (half-life in transactions), because hab
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,11 +40,12 @@ class NextActionModel:
     half_life: float | None = 500.0  # in transactions; None: no decay
     counts: dict[str, dict[Context, dict[str, float]]] = field(default_factory=dict)
 
-    def fit(self, steps: Iterable[Step]) -> NextActionModel:
-        """Count the (decayed) transitions of every active context family."""
+    def fit(self, steps: Iterable[Step], *, every_family: bool = False) -> NextActionModel:
+        """Count the (decayed) transitions of every active context family (of all of them with ``every_family``:
+        the re-ranker reads each family's probability as a feature; the ranking does not change)."""
         steps = list(steps)
         now = max((s.when for s in steps), default=0) + 1
-        active = {name: key for name, key in CONTEXTS.items() if self.weights.get(name, 0) > 0}
+        active = {name: key for name, key in CONTEXTS.items() if every_family or self.weights.get(name, 0) > 0}
         counts: dict[str, dict[Context, dict[str, float]]] = {
             n: defaultdict(lambda: defaultdict(float)) for n in active
         }
@@ -65,6 +66,8 @@ class NextActionModel:
         """Every candidate's interpolated probability for what follows ``step.prev``."""
         total: dict[str, float] = defaultdict(float)
         for name, table in self.counts.items():
+            if self.weights.get(name, 0) <= 0:
+                continue
             seen = table.get(CONTEXTS[name](step))
             if not seen:
                 continue
@@ -77,6 +80,10 @@ class NextActionModel:
         """Candidates, most likely first (ties by name)."""
         scores = self.scores(step)
         return sorted(scores, key=lambda item: (-scores[item], item))
+
+    def rank_many(self, steps: Sequence[Step]) -> list[list[str]]:
+        """``rank`` of each step (the interface the re-ranker shares, where batching is faster)."""
+        return [self.rank(s) for s in steps]
 
 
 def steps_from_items(items: pl.DataFrame) -> list[Step]:

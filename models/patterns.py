@@ -14,7 +14,7 @@ import polars as pl
 from floyo.errors import NotFound
 from models.eventlog import read_event_log
 from models.rules import RuleLimits, mine_rules
-from models.workflows import WorkflowLimits, action_items, mine_workflows
+from models.workflows import WorkflowLimits, action_items, json_safe, mine_workflows
 
 
 def log_transactions(events: pl.DataFrame) -> pl.DataFrame:
@@ -48,9 +48,24 @@ def rules_in_log(path: Path, *, user: str | None = None, limits: RuleLimits | No
 def workflows_in_log(
     path: Path, *, user: str | None = None, limits: WorkflowLimits | None = None
 ) -> list[dict[str, Any]]:
-    """Workflows "A, then B within N s" in the log (one user's, or everyone's per user)."""
-    found = mine_workflows(action_items(_events(path, user)), limits=limits)
+    """Workflows "A, then B within N s (then C…)" in the log (one user's, or everyone's per user)."""
+    found = json_safe(mine_workflows(action_items(_events(path, user)), limits=limits))
     return found.with_columns(pl.col("last_seen").dt.to_string("%Y-%m-%dT%H:%M:%SZ")).to_dicts()
+
+
+def describe_workflow(w: dict[str, Any]) -> str:
+    """One line: every step with its window and median delay, then support, confidence, lift and evidence."""
+    steps = w.get("steps") or [w["a"], w["b"]]  # a champion mined before chains has pairs only
+    windows = w.get("windows_s") or [w["window_s"]]
+    medians = w.get("delays_median_s") or [w["delay_median_s"]]
+    path = steps[0] + "".join(
+        f" -> {s} within {win:.0f} s (median {d:.0f} s)" for s, win, d in zip(steps[1:], windows, medians, strict=True)
+    )
+    prefix = f" of {w['prefix_support']}" if "prefix_support" in w else ""
+    return (
+        f"{w['user_id']}: {path}: {w['support']} times{prefix}, confidence {w['confidence']:.2f} "
+        f"lift {w['lift']:.1f}, on {w['days']} days, last {w['last_seen']}"
+    )
 
 
 def champion_findings(name: str) -> Any:

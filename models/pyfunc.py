@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,27 +12,47 @@ from mlflow.pyfunc.model import PythonModel
 
 from models.cochange import CoChangeModel, cochange_from_json
 from models.findings import RulesModel, WorkflowsModel
-from models.next_action import NextActionModel, next_action_from_json
+from models.next_action import NextActionModel
+from models.next_action_ranker import NextActionRanker, model_from_json
 from models.protocol import Step
 
 
 class NextActionPyfunc(PythonModel):
-    """Input: ``user, prev, prev_dir, prev2`` (``''`` when unknown); output: ``ranked``, the top items."""
+    """Input: ``user, prev, prev_dir, prev2`` (``''`` when unknown) and, for the re-ranker, ``history`` (the last
+    items, newline-separated, oldest first), ``prev_ts`` and ``prev_gap_s`` (seconds; empty when unknown); output:
+    ``ranked``, the top items."""
 
-    model: NextActionModel
+    model: NextActionModel | NextActionRanker
 
     def load_context(self, context: Any) -> None:
-        """Read the fitted model from its JSON artifact."""
-        self.model = next_action_from_json(json.loads(Path(context.artifacts["model"]).read_text()))
+        """Read the fitted model (the Markov or the re-ranker) from its JSON artifact."""
+        self.model = model_from_json(json.loads(Path(context.artifacts["model"]).read_text()))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """The ranked next items for each row (all of them, or ``params["top_k"]``)."""
         k = _top_k(params)
-        ranked = [
-            self.model.rank(Step(str(r.user), str(r.prev), str(r.prev_dir), str(r.prev2) or None, "", 0))[:k]
-            for r in model_input.itertuples(index=False)
-        ]
+        ranked = [r[:k] for r in self.model.rank_many(_steps(model_input))]
         return pd.DataFrame({"ranked": ranked})
+
+
+def _steps(frame: pd.DataFrame) -> list[Step]:
+    """The steps of a next-action input; the columns the Markov alone needs are enough."""
+    n = len(frame)
+    history = frame["history"] if "history" in frame else [""] * n
+    ts = frame["prev_ts"] if "prev_ts" in frame else [None] * n
+    gap = frame["prev_gap_s"] if "prev_gap_s" in frame else [None] * n
+    return [
+        Step(str(user), str(prev), str(d), str(p2) or None, "", 0,
+             tuple(x for x in h.split("\n") if x) if isinstance(h, str) else (), _number(t), _number(g))
+        for user, prev, d, p2, h, t, g in zip(
+            frame["user"], frame["prev"], frame["prev_dir"], frame["prev2"], history, ts, gap, strict=True
+        )
+    ]  # fmt: skip
+
+
+def _number(value: Any) -> float | None:
+    """A float, or None for a missing value (None, NaN or '')."""
+    return None if value is None or value == "" or pd.isna(value) else float(value)
 
 
 class CoChangePyfunc(PythonModel):
@@ -56,13 +77,16 @@ def _top_k(params: dict[str, Any] | None) -> int | None:
 
 
 def next_action_input(steps: list[Step]) -> pd.DataFrame:
-    """The pyfunc input for next-action queries."""
+    """The pyfunc input for next-action queries (NaN for an unknown time or gap)."""
     return pd.DataFrame(
         {
             "user": [s.user for s in steps],
             "prev": [s.prev for s in steps],
             "prev_dir": [s.prev_dir for s in steps],
             "prev2": [s.prev2 or "" for s in steps],
+            "history": ["\n".join(s.history) for s in steps],
+            "prev_ts": pd.Series([s.prev_ts for s in steps], dtype="float64"),
+            "prev_gap_s": pd.Series([s.prev_gap_s for s in steps], dtype="float64"),
         }
     )
 
@@ -92,7 +116,8 @@ class RulesPyfunc(PythonModel):
 
 
 class WorkflowsPyfunc(PythonModel):
-    """Input: ``user, item`` (an action such as ``modify:csv``); output: ``ranked``, the workflow's next actions."""
+    """Input: ``user, item`` (an action such as ``modify:csv``) and optionally ``previous`` (the action before it,
+    ``''`` when unknown); output: ``ranked``, the workflows' next actions (longer workflows that match first)."""
 
     model: WorkflowsModel
 
@@ -103,7 +128,11 @@ class WorkflowsPyfunc(PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """The ranked next actions of each row's workflows (all of them, or ``params["top_k"]``)."""
         k = _top_k(params)
-        ranked = [self.model.rank(str(r.user), str(r.item))[:k] for r in model_input.itertuples(index=False)]
+        previous = model_input["previous"] if "previous" in model_input else [""] * len(model_input)
+        ranked = [
+            self.model.rank(str(user), str(item), str(before) if isinstance(before, str) and before else None)[:k]
+            for user, item, before in zip(model_input["user"], model_input["item"], previous, strict=True)
+        ]
         return pd.DataFrame({"ranked": ranked})
 
 
@@ -112,6 +141,12 @@ def rules_input(queries: list[tuple[str, list[str], str]]) -> pd.DataFrame:
     return pd.DataFrame({"user": [q[0] for q in queries], "items": ["\n".join(q[1]) for q in queries]})
 
 
-def workflows_input(queries: list[tuple[str, str, str]]) -> pd.DataFrame:
-    """The pyfunc input for workflow queries ``(user, item, next)``."""
-    return pd.DataFrame({"user": [q[0] for q in queries], "item": [q[1] for q in queries]})
+def workflows_input(queries: Sequence[tuple[str, ...]]) -> pd.DataFrame:
+    """The pyfunc input for workflow queries ``(user, item, next[, previous])``."""
+    return pd.DataFrame(
+        {
+            "user": [q[0] for q in queries],
+            "item": [q[1] for q in queries],
+            "previous": [q[3] if len(q) > 3 else "" for q in queries],
+        }
+    )

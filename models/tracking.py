@@ -22,7 +22,7 @@ import mlflow
 from floyo.settings import get_settings
 
 CHAMPION = "champion"
-PIP_REQUIREMENTS = ["mlflow>=3,<4", "pandas", "polars", "numpy"]
+PIP_REQUIREMENTS = ["mlflow>=3,<4", "pandas", "polars", "numpy", "scikit-learn", "skops"]
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,8 @@ from floyo.errors import InvalidInput
 from models.cochange import cochange_to_json
 from models.eventlog import read_event_log
 from models.findings import RulesModel, WorkflowsModel, rule_queries, workflow_queries
-from models.next_action import next_action_to_json
 from models.protocol import Split, cochange_data, hit_metrics, next_item_steps, recall_metrics, time_split
-from models.tuning import tune_cochange, tune_next_action
+from models.tuning import select_next_action, tune_cochange
 
 PROMOTION_METRIC = "mrr"
 # co-change scoring walks every pair of a query's items and their neighbours in Python (milliseconds per query on
@@ -87,15 +86,23 @@ def _test_start(events: pl.DataFrame, split: Split) -> datetime | None:
 
 
 def _train_next_action(split: Split, window: dict[str, Any]) -> dict[str, Any]:
+    from models.next_action_ranker import model_to_json
     from models.pyfunc import NextActionPyfunc, next_action_input
 
     steps, queries = next_item_steps(split)
-    model = tune_next_action(steps, window=split.n_train)
+    choice = select_next_action(steps, window=split.n_train)
+    validation = {f"validation_mrr_{name}": mrr for name, mrr in choice.validation.items()}
+
+    def metrics(ranked: Sequence[Sequence[str]], truth: Sequence[str]) -> dict[str, float]:
+        """The held-out scores, and the train-tail scores that chose between the Markov and the re-ranker."""
+        return {**hit_metrics(ranked, truth), **validation}
+
     return _log_and_promote(
-        name="floyo-next-action", python_model=NextActionPyfunc(), artifact=next_action_to_json(model),
-        params=model.config(), data={**window, "train_steps": len(steps), "test_queries": len(queries)},
-        ranked=[model.rank(q) for q in queries], truth=[q.item for q in queries],
-        model_input=next_action_input(queries), metrics=hit_metrics,
+        name="floyo-next-action", python_model=NextActionPyfunc(), artifact=model_to_json(choice.model),
+        params={"model": choice.kept, **choice.model.config()},
+        data={**window, "train_steps": len(steps), "test_queries": len(queries)},
+        ranked=choice.model.rank_many(queries), truth=[q.item for q in queries],
+        model_input=next_action_input(queries), metrics=metrics,
     )  # fmt: skip
 
 
@@ -150,8 +157,8 @@ def _train_workflows(actions: pl.DataFrame, cut: datetime | None, window: dict[s
         name="floyo-workflows", python_model=WorkflowsPyfunc(), artifact=model.to_json(), params=model.limits,
         data={**window, "train_actions": train.height, "test_queries": len(queries),
               "workflows": len(model.workflows)},
-        ranked=[model.rank(u, a) for u, a, _ in queries], truth=[b for _, _, b in queries],
-        model_input=workflows_input(queries or [("", "modify:py", "")]), metrics=hit_metrics,
+        ranked=[model.rank(u, a, p or None) for u, a, _, p in queries], truth=[b for _, _, b, _ in queries],
+        model_input=workflows_input(queries or [("", "modify:py", "", "")]), metrics=hit_metrics,
     )  # fmt: skip
 
 

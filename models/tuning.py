@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from itertools import product
-from typing import Any
+from dataclasses import dataclass
+from itertools import pairwise, product
+from typing import Any, TypeVar
 
-from models.cochange import CoChangeModel
+import numpy as np
+
+from models.cochange import CoChangeModel, Itemsets
 from models.next_action import NextActionModel
-from models.protocol import Step, hit_metrics, recall_metrics
+from models.next_action_ranker import Candidates, NextActionRanker, candidates, fit_classifier
+from models.protocol import Step, hit_metrics
 
 VALIDATION_FRAC = 0.2
+# next-action re-ranker: steps per chunk of the train window (training rows: up to ``TOP_K`` per step; validation
+# queries), so the classifier costs the same at 2M events as at 200k; the re-ranker is kept only if its validation
+# MRR beats the Markov's by more than the margin (set before any result was seen; its value is argued in
+# docs/models.md)
+RANKER_CHUNK_STEPS = 4_000
+RANKER_TRAIN_FOLDS = 3  # chunks of the train window the classifier learns from
+RANKER_MARGIN = 0.002
+T = TypeVar("T")
 
 NEXT_ACTION_GRID: list[dict[str, Any]] = [
     {"half_life": hl, "weights": {**w, "pop": 0.01}}
@@ -52,6 +64,56 @@ def tune_next_action(
     return NextActionModel(**config).fit(steps)
 
 
+@dataclass(frozen=True)
+class NextActionChoice:
+    """The next-action model that was kept, and the validation MRR of each contender."""
+
+    model: NextActionModel | NextActionRanker
+    kept: str  # "markov" or "ranker"
+    validation: dict[str, float]  # "markov", and "ranker" when one could be trained
+
+
+def select_next_action(
+    steps: Sequence[Step], *, window: int | None = None, grid: Sequence[dict[str, Any]] = NEXT_ACTION_GRID
+) -> NextActionChoice:
+    """The tuned Markov, or the re-ranker over it when it wins on the train window's tail by ``RANKER_MARGIN``.
+
+    Rolling origin, in time order: the train window is cut into chunks of ``VALIDATION_FRAC``; the classifier's
+    rows on each chunk come from a Markov fitted on every step before that chunk. Trained on the chunks before the
+    tail, the re-ranker and the Markov alone (fitted on everything before the tail) are scored on the tail. When
+    the re-ranker is kept, the classifier is trained again with the tail as one more chunk (same procedure, one
+    chunk further) and the Markov is refitted on every train step.
+    """
+    markov = tune_next_action(steps, window=window, grid=grid)
+    n = window if window is not None else max((s.when for s in steps), default=-1) + 1
+    config = markov.config()
+    bounds = [round(n * VALIDATION_FRAC * i) for i in range(round(1 / VALIDATION_FRAC) + 1)]
+    folds = [_fold(steps, config, lo, hi, RANKER_CHUNK_STEPS) for lo, hi in pairwise(bounds[1:])]
+    folds = folds[-RANKER_TRAIN_FOLDS - 1 :]
+    held, held_steps = folds[-1]
+    classifier = fit_classifier(folds[:-1])
+    truth = [s.item for s in held_steps]
+    scores = {"markov": hit_metrics(held.ranked, truth)["mrr"]}
+    if classifier is not None and held_steps:
+        scores["ranker"] = hit_metrics(held.rerank(classifier), truth)["mrr"]
+    if scores.get("ranker", -1.0) <= scores["markov"] + RANKER_MARGIN:
+        return NextActionChoice(markov, "markov", scores)
+    final = NextActionModel(**config).fit(steps, every_family=True)
+    return NextActionChoice(NextActionRanker(final, fit_classifier(folds[-RANKER_TRAIN_FOLDS:])), "ranker", scores)
+
+
+def _fold(steps: Sequence[Step], config: dict[str, Any], lo: int, hi: int, cap: int) -> tuple[Candidates, list[Step]]:
+    """At most ``cap`` steps of ``[lo, hi)`` and their candidates from a Markov fitted on every step before ``lo``."""
+    before = NextActionModel(**config).fit([s for s in steps if s.when < lo], every_family=True)
+    chunk = _spread([s for s in steps if lo <= s.when < hi], cap)
+    return candidates(before, chunk), chunk
+
+
+def _spread(items: Sequence[T], n: int) -> list[T]:
+    """At most ``n`` of ``items``, evenly spaced (all of them when there are fewer): bounds the cost at scale."""
+    return list(items) if len(items) <= n else [items[i * len(items) // n] for i in range(n)]
+
+
 def tune_cochange(
     transactions: Sequence[tuple[int, list[str]]],
     *,
@@ -70,9 +132,16 @@ def tune_cochange(
         for hidden in items
     ][:max_queries]
 
+    sets = Itemsets.count([items for _, items in inner], max_pair_items=CoChangeModel.max_pair_items)
+    when = np.array([t for t, _ in inner], dtype=np.float64)
+    counted: dict[float | None, CoChangeModel] = {}  # the counts depend on the half-life only: weigh them once
+
     def score(config: dict[str, Any]) -> float:
-        model = CoChangeModel(**config).fit(inner)
-        return recall_metrics((model.rank(q) for q, _ in queries), (h for _, h in queries))["mrr"]
+        half_life = config.get("half_life")
+        if half_life not in counted:
+            counted[half_life] = CoChangeModel(half_life=half_life).fit_counted(sets, when)
+        model = counted[half_life].with_params(**config)
+        return sum(1 / p for q, h in queries if (p := model.position(q, h))) / len(queries)  # MRR
 
     config, _ = _best(grid, score) if queries and inner else (grid[0], 0.0)
     return CoChangeModel(**config).fit(transactions)

@@ -15,6 +15,7 @@ from floyo.cli import app
 from models import tracking
 from models.eventlog import read_event_log
 from models.next_action import NextActionModel, next_action_to_json
+from models.next_action_ranker import NextActionRanker, candidates, fit_classifier, model_to_json
 from models.protocol import hit_metrics, next_item_steps, time_split
 from models.pyfunc import NextActionPyfunc, next_action_input
 from models.train import _log_and_promote, train_from_log
@@ -85,6 +86,26 @@ def test_champion_loaded_back_scores_identically_and_only_a_better_model_is_prom
     predicted = [list(r) for r in champion.predict(next_action_input(queries))["ranked"]]
     assert predicted == [strong.rank(q) for q in queries]
     assert tracking.champion_version("floyo-next-action") == "1"
+
+
+def test_a_ranker_champion_loaded_back_scores_identically(store: str, small_log: Path) -> None:
+    split = time_split(read_event_log(small_log))
+    steps, queries = next_item_steps(split)
+    early, later = [s for s in steps if s.when < split.n_train // 2], [s for s in steps if s.when >= split.n_train // 2]
+    markov = NextActionModel(weights={"global": 1.0, "dir": 1.0, "pop": 0.01}, half_life=None)
+    classifier = fit_classifier([(candidates(markov.fit(early, every_family=True), later), later)])
+    ranker = NextActionRanker(NextActionModel(**markov.config()).fit(steps, every_family=True), classifier)
+    ranked = ranker.rank_many(queries)
+    logged = _log_and_promote(
+        name="floyo-next-action", python_model=NextActionPyfunc(), artifact=model_to_json(ranker),
+        params=ranker.config(), data={"source": "test"}, ranked=ranked, truth=[q.item for q in queries],
+        model_input=next_action_input(queries), metrics=hit_metrics,
+    )  # fmt: skip
+    assert logged["promoted"]
+    champion = tracking.load("floyo-next-action")
+    predicted = [list(r) for r in champion.predict(next_action_input(queries))["ranked"]]
+    assert predicted == ranked
+    assert ranked != markov.rank_many(queries)  # the classifier did re-order something
 
 
 def test_cli_train_and_models_list(store: str, small_log: Path) -> None:
