@@ -17,17 +17,19 @@ import pandas as pd
 import polars as pl
 
 from floyo.errors import InvalidInput
+from models.baselines import Markov1, MostPopular, PairwiseRules
 from models.cochange import cochange_to_json
 from models.eventlog import read_event_log
 from models.findings import RulesModel, WorkflowsModel, rule_queries, workflow_queries
-from models.protocol import Split, cochange_data, hit_metrics, next_item_steps, recall_metrics, time_split
-from models.tuning import select_next_action, tune_cochange
+from models.protocol import Split, cochange_data, hit_metrics, item_of, next_item_steps, recall_metrics, time_split
+from models.tuning import evenly_spaced, select_next_action, tune_cochange
 
 PROMOTION_METRIC = "mrr"
-# co-change scoring walks every pair of a query's items and their neighbours in Python (milliseconds per query on
-# sessions of a dozen paths): training scores at most this many held-out queries, and tunes on this many
-COCHANGE_MAX_QUERIES = 2000
-COCHANGE_TUNING_QUERIES = 1000
+# co-change queries scored per training (held-out: the first in time; validation: per tuning config): enough for
+# MRR to ~0.01, and a bounded cost whatever the lake's size
+COCHANGE_MAX_QUERIES = 5000
+COCHANGE_TUNING_QUERIES = 2000
+NEXT_ACTION_MAX_QUERIES = 20_000  # held-out steps scored (evenly spaced over the window)
 FAMILIES = ("floyo-next-action", "floyo-cochange", "floyo-rules", "floyo-workflows")
 Progress = Callable[[str], None]
 
@@ -90,12 +92,23 @@ def _train_next_action(split: Split, window: dict[str, Any]) -> dict[str, Any]:
     from models.pyfunc import NextActionPyfunc, next_action_input
 
     steps, queries = next_item_steps(split)
+    queries = evenly_spaced(queries, NEXT_ACTION_MAX_QUERIES)
     choice = select_next_action(steps, window=split.n_train)
     validation = {f"validation_mrr_{name}": mrr for name, mrr in choice.validation.items()}
+    popular = MostPopular(item_of(r) for g in split.train for r in split.rows[g])
+    baselines: dict[str, MostPopular | Markov1] = {"mostpop": popular, "markov1": Markov1(steps, popular)}
+    truth = [q.item for q in queries]
+    extra = validation | {
+        f"baseline_{name}_{k}": v
+        for name, model in baselines.items()
+        for k, v in hit_metrics([model.rank(q) for q in queries], truth).items()
+        if k in ("hr1", "hr3", "hr5", "mrr")
+    }
 
     def metrics(ranked: Sequence[Sequence[str]], truth: Sequence[str]) -> dict[str, float]:
-        """The held-out scores, and the train-tail scores that chose between the Markov and the re-ranker."""
-        return {**hit_metrics(ranked, truth), **validation}
+        """The held-out scores, the baselines' on the same queries, and the train-tail scores that chose
+        between the Markov and the re-ranker."""
+        return {**hit_metrics(ranked, truth), **extra}
 
     return _log_and_promote(
         name="floyo-next-action", python_model=NextActionPyfunc(), artifact=model_to_json(choice.model),
@@ -112,12 +125,20 @@ def _train_cochange(split: Split, window: dict[str, Any]) -> dict[str, Any]:
     transactions, queries = cochange_data(split, "path")
     queries = queries[:COCHANGE_MAX_QUERIES]
     model = tune_cochange(transactions, window=split.n_train, max_queries=COCHANGE_TUNING_QUERIES)
+    pairwise = PairwiseRules(items for _, items in transactions)
+    baseline = recall_metrics([pairwise.rank(q) for q, _ in queries], [h for _, h in queries])
+    extra = {f"baseline_pairwise_{k}": baseline[k] for k in ("r1", "r5", "r10", "mrr")}
+
+    def metrics(ranked: Sequence[Sequence[str]], truth: Sequence[str]) -> dict[str, float]:
+        """The held-out scores and the pairwise-rules baseline's on the same queries."""
+        return {**recall_metrics(ranked, truth), **extra}
+
     return _log_and_promote(
         name="floyo-cochange", python_model=CoChangePyfunc(), artifact=cochange_to_json(model),
         params=model.config(),
         data={**window, "train_transactions": len(transactions), "test_queries": len(queries)},
         ranked=[model.rank(q) for q, _ in queries], truth=[h for _, h in queries],
-        model_input=cochange_input([q for q, _ in queries]), metrics=recall_metrics,
+        model_input=cochange_input([q for q, _ in queries]), metrics=metrics,
     )  # fmt: skip
 
 

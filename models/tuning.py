@@ -19,6 +19,7 @@ VALIDATION_FRAC = 0.2
 # queries), so the classifier costs the same at 2M events as at 200k; the re-ranker is kept only if its validation
 # MRR beats the Markov's by more than the margin (set before any result was seen; its value is argued in
 # docs/models.md)
+TUNING_MAX_QUERIES = 20_000  # validation steps each grid configuration is scored on (evenly spaced)
 RANKER_CHUNK_STEPS = 4_000
 RANKER_TRAIN_FOLDS = 3  # chunks of the train window the classifier learns from
 RANKER_MARGIN = 0.002
@@ -54,7 +55,7 @@ def tune_next_action(
     """
     cut = _cut((s.when for s in steps), window)
     inner = [s for s in steps if s.when < cut]
-    held = [s for s in steps if s.when >= cut]
+    held = evenly_spaced([s for s in steps if s.when >= cut], TUNING_MAX_QUERIES)
 
     def score(config: dict[str, Any]) -> float:
         model = NextActionModel(**config).fit(inner)
@@ -105,11 +106,11 @@ def select_next_action(
 def _fold(steps: Sequence[Step], config: dict[str, Any], lo: int, hi: int, cap: int) -> tuple[Candidates, list[Step]]:
     """At most ``cap`` steps of ``[lo, hi)`` and their candidates from a Markov fitted on every step before ``lo``."""
     before = NextActionModel(**config).fit([s for s in steps if s.when < lo], every_family=True)
-    chunk = _spread([s for s in steps if lo <= s.when < hi], cap)
+    chunk = evenly_spaced([s for s in steps if lo <= s.when < hi], cap)
     return candidates(before, chunk), chunk
 
 
-def _spread(items: Sequence[T], n: int) -> list[T]:
+def evenly_spaced(items: Sequence[T], n: int) -> list[T]:
     """At most ``n`` of ``items``, evenly spaced (all of them when there are fewer): bounds the cost at scale."""
     return list(items) if len(items) <= n else [items[i * len(items) // n] for i in range(n)]
 

@@ -70,6 +70,15 @@ def test_train_on_the_lake_registers_four_champions_and_patterns_read_them(lake_
     run = tracking.client().get_run(str(tracking.client().get_model_version("floyo-rules", "1").run_id))
     assert {"r1", "r5", "r10", "mrr", "coverage", "n"} <= set(run.data.metrics)
     assert run.data.params["data.source"].startswith("lake:")
+    scored = {
+        name: tracking.client().get_run(str(tracking.client().get_model_version(name, "1").run_id)).data.metrics
+        for name in ("floyo-next-action", "floyo-cochange")
+    }
+    # the baselines are scored on the same held-out queries, beside the model
+    na = scored["floyo-next-action"]
+    assert {f"baseline_{b}_{k}" for b in ("mostpop", "markov1") for k in ("hr1", "hr3", "hr5", "mrr")} <= set(na)
+    assert na["baseline_mostpop_mrr"] < na["baseline_markov1_mrr"] < na["mrr"]
+    assert 0 < scored["floyo-cochange"]["baseline_pairwise_mrr"] < 1
 
     found = CliRunner().invoke(app, ["patterns", "workflows", "--user", WRITER, "--json"])
     assert found.exit_code == 0, found.output
