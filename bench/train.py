@@ -1,26 +1,32 @@
-"""`floyo train` on a large lake: time per step and peak memory, with a plain lake scan as the floor.
+"""`floyo train` on a large lake: time and peak memory per step, beside the reference baseline on the same split.
 
-    .venv/bin/python bench/train.py --events 1000000            # a lake of 1 M synthetic events
-    .venv/bin/python bench/train.py --events 10000000 --max-events 2000000
+    .venv/bin/python -m bench.train                        # a lake of 10 M synthetic events (the issue's size)
+    .venv/bin/python -m bench.train --events 1000000 --max-events 1000000
 
 The lake is written directly as Parquet (no PostgreSQL): the synthetic personas of ``features.synth`` (50 x 60
-days, seed 0) tiled with new user ids up to ``--events``, then ``build_features``; then, in the same run,
-``training_data`` and ``train_all`` into a temporary MLflow store, exactly what ``floyo train`` runs. Each
-family's time is taken from the progress callback. ``FLOYO_TRAIN_MAX_EVENTS`` (``--max-events``) caps the
-events the next-action and co-change models read; rules and workflows read the feature tables of that window.
+days, seed 0) tiled in time over a year and with new user ids up to ``--events``, then ``build_features``; then,
+in the same run, ``training_data`` and ``train_all`` into a temporary MLflow store, exactly what ``floyo train``
+runs. Each family's time is taken from the progress callback; peak memory is reset before each step. A run reads
+the most recent ``FLOYO_TRAIN_MAX_EVENTS`` (``--max-events``) events and the feature tables of that window. The
+baseline is first-order Markov with popularity back-off fitted and scored on the same split.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import tempfile
 import time
-from datetime import date
+from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
+
+T = TypeVar("T")
 
 
 def synth_frame() -> pl.DataFrame:
@@ -42,17 +48,23 @@ def synth_frame() -> pl.DataFrame:
     )
 
 
-def write_lake(lake: Path, n_events: int) -> int:
-    """Tile the synthetic events (new user ids per copy) up to ``n_events`` and write them as lake files."""
+def write_lake(lake: Path, n_events: int, *, years: int = 1) -> int:
+    """Tile the synthetic events up to ``n_events`` and write them as lake files: copies shifted by 60 days fill
+    ``years`` of history, and copies with new user ids give as many users as that takes (a lake of 10M events:
+    ~1,350 users with a year of ~7,500 events each)."""
     base = synth_frame()
+    in_time = max(1, round(365 * years / 60))
     copies = -(-n_events // base.height)
     frame = (
-        pl.concat([base.with_columns(pl.col("user_id") + k * 1000) for k in range(copies)])
+        pl.concat([
+            base.with_columns(pl.col("user_id") + (k // in_time) * 1000, pl.col("ts") + timedelta(days=60 * (k % in_time)))
+            for k in range(copies)
+        ])
         .head(n_events)
         .sort("ts")
         .with_row_index("seq", offset=1)
         .with_columns(pl.col("seq").cast(pl.Int64))
-    )
+    )  # fmt: skip
     for (day,), part in frame.with_columns(d=pl.col("ts").dt.date()).partition_by("d", as_dict=True).items():
         folder = lake / "events" / ("date=" + str(day))
         folder.mkdir(parents=True, exist_ok=True)
@@ -61,15 +73,22 @@ def write_lake(lake: Path, n_events: int) -> int:
     return frame.height
 
 
+def peak_mb() -> float:
+    """This process's peak resident memory so far (VmHWM), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--max-events", type=int, default=2_000_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update({"FLOYO_DATA_DIR": tmp, "FLOYO_MLFLOW_URI": f"sqlite:///{tmp}/mlflow.db",
                            "FLOYO_TRAIN_MAX_EVENTS": str(args.max_events), "FLOYO_LOG_LEVEL": "WARNING"})  # fmt: skip
-        from features import lake
         from features.build import build_features
         from floyo.settings import get_settings
         from models.lakedata import training_data
@@ -77,32 +96,57 @@ def main() -> None:
 
         settings = get_settings()
         n = write_lake(settings.lake_path, args.events)
-        times: list[tuple[str, float]] = []
-        t = time.perf_counter()
-        assert lake.events(settings).select(pl.len()).collect().item() == n
-        times.append(("baseline: scan the lake (polars count)", time.perf_counter() - t))
-        t = time.perf_counter()
-        build_features(settings.lake_path)
-        times.append(("features build", time.perf_counter() - t))
-        t = time.perf_counter()
-        data = training_data(settings, max_events=settings.train_max_events)
-        times.append((f"training data ({data.events.height:,} events)", time.perf_counter() - t))
+        rows: list[tuple[str, float, float]] = []  # step, seconds, peak RSS during the step
+
+        def timed(name: str, run: Callable[[], T]) -> T:
+            reset_peak()
+            t = time.perf_counter()
+            out = run()
+            rows.append((name, time.perf_counter() - t, peak_mb()))
+            return out
+
+        timed("features build", lambda: build_features(settings.lake_path))
+        data = timed("training data", lambda: training_data(settings, max_events=settings.train_max_events))
+        timed("baseline: markov1 + most-popular fit and score on the same split", lambda: markov1_baseline(data.events))
+        reset_peak()
         last = [time.perf_counter()]
 
         def step(name: str) -> None:
             now = time.perf_counter()
-            times.append((f"  {name} (tune/mine, score, log, champion check)", now - last[0]))
-            last[0] = now
+            rows.append((f"  {name} (tune/mine, score, log, champion check)", now - last[0], peak_mb()))
+            reset_peak()
+            last[0] = time.perf_counter()
 
         results = train_all(data, progress=step)
-        total = sum(s for name, s in times if not name.startswith("baseline") and name != "features build")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"lake of {n:,} events, FLOYO_TRAIN_MAX_EVENTS={args.max_events:,}, {os.cpu_count()} cores")
-    print("| step | seconds |\n|---|---:|")
-    for name, s in times:
-        print(f"| {name} | {s:.1f} |")
-    print(f"| **floyo train total (data + four families)** | **{total:.1f}** |")
-    print(f"peak RSS {peak_mb:,.0f} MB; versions: " + ", ".join(f"{r['name']} v{r['version']}" for r in results))
+        total = sum(s for name, s, _ in rows if name.startswith("  ") or name == "training data")
+        users = data.events["user_id"].n_unique()
+    print(f"lake of {n:,} events; training window {data.events.height:,} events of {users:,} users "
+          f"(FLOYO_TRAIN_MAX_EVENTS={args.max_events:,}); {os.cpu_count()} cores")  # fmt: skip
+    print("| step | seconds | peak RSS (MB) |\n|---|---:|---:|")
+    for name, s, mb in rows:
+        print(f"| {name} | {s:.1f} | {mb:,.0f} |")
+    print(f"| **floyo train total (data + four families)** | **{total:.1f}** | |")
+    print("versions: " + ", ".join(f"{r['name']} v{r['version']}" for r in results))
+
+
+def reset_peak() -> None:
+    """Start a new peak-memory measurement (Linux: writing 5 to clear_refs resets VmHWM)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def markov1_baseline(events: pl.DataFrame) -> int:
+    """The reference baseline on the same split: first-order Markov with popularity back-off, fitted on the train
+    steps and ranking the held-out steps ``floyo train`` scores."""
+    from models.baselines import Markov1, MostPopular
+    from models.protocol import item_of, next_item_steps, time_split
+    from models.train import NEXT_ACTION_MAX_QUERIES
+    from models.tuning import evenly_spaced
+
+    split = time_split(events)
+    steps, queries = next_item_steps(split)
+    model = Markov1(steps, MostPopular(item_of(r) for g in split.train for r in split.rows[g]))
+    return len([model.rank(q) for q in evenly_spaced(queries, NEXT_ACTION_MAX_QUERIES)])
 
 
 if __name__ == "__main__":

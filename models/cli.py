@@ -97,8 +97,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(rules, default=str))
             return
         for r in rules:
+            scope = "[global] " if user is not None and r.get("scope") == "global" else ""
             typer.echo(
-                f"{', '.join(r['antecedents'])} -> {', '.join(r['consequents'])}: support {r['support']:.3f} "
+                f"{scope}{', '.join(r['antecedents'])} -> {', '.join(r['consequents'])}: support {r['support']:.3f} "
                 f"confidence {r['confidence']:.2f} lift {r['lift']:.2f} ({r['count']} transactions, "
                 f"latest {', '.join(map(str, r['evidence'][-3:]))})"
             )

@@ -62,6 +62,13 @@ class RulesModel:
         """A user's own rules, or the global ones."""
         return self.rules if user is None else self.per_user.get(user, [])
 
+    def scoped(self, user: str | None) -> list[dict[str, Any]]:
+        """What to show a user: their own rules (``scope`` "user"), else the global ones (``scope`` "global")."""
+        own = self.for_user(user) if user is not None else []
+        if own:
+            return [{**r, "scope": "user"} for r in own]
+        return [{**r, "scope": "global"} for r in self.rules]
+
     def rank(self, user: str, items: list[str]) -> list[str]:
         """Items not yet touched, by the highest confidence of a rule whose antecedents were all touched."""
         have = set(items)

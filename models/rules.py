@@ -42,6 +42,7 @@ class RuleLimits:
     user_min_support: float = 0.05
     user_max_rules: int = 300
     user_max_len: int = 3  # rule generation (mlxtend) costs ~0.5 s a user at 4 items per itemset, 25 ms at 3
+    user_min_transactions: int = 20  # a handful of sessions gives rules, but no confidence worth a suggestion
 
     @classmethod
     def from_settings(cls) -> RuleLimits:
@@ -52,7 +53,7 @@ class RuleLimits:
         return cls(
             s.rules_min_support, s.rules_min_count, s.rules_max_items, s.rules_max_len, s.rules_max_rules,
             s.rules_min_confidence, s.rules_min_lift, s.rules_user_min_support, s.rules_user_max_rules,
-            s.rules_user_max_len,
+            s.rules_user_max_len, s.rules_user_min_transactions,
         )  # fmt: skip
 
     def for_user(self) -> RuleLimits:
@@ -176,13 +177,17 @@ def mine_rules_per_user(
     frame: pl.DataFrame, *, limits: RuleLimits | None = None, workers: int | None = None
 ) -> dict[str, RuleSet]:
     """``mine_rules`` on each user's own transactions (``user_id, transaction_id, item`` rows), with the
-    per-user limits of ``limits`` (``RuleLimits.for_user``).
+    per-user limits of ``limits`` (``RuleLimits.for_user``); users with fewer than ``user_min_transactions``
+    transactions are left out (they get the global rules).
 
     Thousands of users are mined in ``workers`` processes (default: one per core from ``PARALLEL_MIN_USERS``
     users on): mlxtend's rule generation is pure Python, so threads would not help.
     """
     limits = (limits or RuleLimits.from_settings()).for_user()
-    parts = [(str(u), p) for (u,), p in frame.partition_by("user_id", as_dict=True, maintain_order=True).items()]
+    counts = frame.group_by("user_id").agg(pl.col("transaction_id").n_unique().alias("n"))
+    enough = counts.filter(pl.col("n") >= limits.user_min_transactions)["user_id"]
+    kept = frame.filter(pl.col("user_id").is_in(enough.implode()))
+    parts = [(str(u), p) for (u,), p in kept.partition_by("user_id", as_dict=True, maintain_order=True).items()]
     workers = workers if workers is not None else _default_workers(len(parts))
     if workers > 1:
         chunks = [parts[k::workers] for k in range(workers)]
@@ -193,7 +198,8 @@ def mine_rules_per_user(
         found = _mine_users(parts, limits)
     log.info(
         "rules mined per user",
-        extra={"users": len(found), "workers": max(workers, 1), "rules": sum(r.rules.height for r in found.values()),
+        extra={"users": len(found), "users_with_too_few_transactions": counts.height - len(found),
+               "workers": max(workers, 1), "rules": sum(r.rules.height for r in found.values()),
                "capped_rules": sum(r.pruned.get("capped_rules", 0) for r in found.values())},
     )  # fmt: skip
     return found

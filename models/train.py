@@ -27,8 +27,8 @@ from models.tuning import evenly_spaced, select_next_action, tune_cochange
 PROMOTION_METRIC = "mrr"
 # co-change queries scored per training (held-out: the first in time; validation: per tuning config): enough for
 # MRR to ~0.01, and a bounded cost whatever the lake's size
-COCHANGE_MAX_QUERIES = 5000
-COCHANGE_TUNING_QUERIES = 2000
+COCHANGE_MAX_QUERIES = 2000
+COCHANGE_TUNING_QUERIES = 1000
 NEXT_ACTION_MAX_QUERIES = 20_000  # held-out steps scored (evenly spaced over the window)
 FAMILIES = ("floyo-next-action", "floyo-cochange", "floyo-rules", "floyo-workflows")
 Progress = Callable[[str], None]

@@ -142,11 +142,15 @@ def test_caps_prune_items_itemset_length_and_rules(caplog: pytest.LogCaptureFixt
 def test_rules_per_user_are_the_users_own() -> None:
     alice = _frame({f"a{k}": ["ext:csv", "run:clean.py"] for k in range(5)}, user="alice")
     bob = _frame({f"b{k}": ["ext:md", "run:pandoc"] for k in range(5)} | {"b9": ["ext:csv"]}, user="bob")
-    result = mine_rules_per_user(pl.concat([alice, bob]), limits=RuleLimits(min_support=0.5, min_count=2))
+    limits = RuleLimits(min_support=0.5, min_count=2, user_min_transactions=5)
+    result = mine_rules_per_user(pl.concat([alice, bob]), limits=limits)
     items = {u: {i for r in rs.rules.to_dicts() for i in r["antecedents"]} for u, rs in result.items()}
     assert items == {"alice": {"ext:csv", "run:clean.py"}, "bob": {"ext:md", "run:pandoc"}}
     assert result["bob"].n_transactions == 6
     assert all(e.startswith("b") for e in result["bob"].rules["evidence"].explode().to_list())
+    # with too few sessions of their own a user gets no personal rules (the global ones serve them)
+    fewer = RuleLimits(min_support=0.5, min_count=2, user_min_transactions=6)
+    assert list(mine_rules_per_user(pl.concat([alice, bob]), limits=fewer)) == ["bob"]
 
 
 def test_no_rules_when_nothing_co_occurs() -> None:
@@ -181,3 +185,15 @@ def test_users_mined_in_worker_processes_match_one_process() -> None:
     for user, found in serial.items():
         assert parallel[user].rules.equals(found.rules)
         assert parallel[user].pruned == found.pruned
+
+
+def test_a_user_without_enough_sessions_is_shown_the_global_rules() -> None:
+    from models.findings import RulesModel
+
+    regular = {f"a{k:02d}": ["ext:csv", "run:clean.py"] for k in range(25)}
+    frame = pl.concat([_frame(regular, user="alice"), _frame({"b1": ["ext:md", "run:pandoc"]}, user="bob")])
+    model = RulesModel.mine(frame, limits=RuleLimits(min_count=2))
+    assert {r["scope"] for r in model.scoped("alice")} == {"user"}
+    assert model.scoped("bob") == model.scoped(None) == [{**r, "scope": "global"} for r in model.rules]
+    assert model.rules
+    assert "bob" not in model.per_user
