@@ -100,7 +100,7 @@ def _items(transactions: pl.DataFrame) -> pl.DataFrame:
 def _actions(sequences: pl.DataFrame) -> pl.DataFrame:
     """``user_id, ts, item``: each session's actions at their times (start + running sum of the deltas)."""
     exploded = sequences.select("session_id", "user_id", "start", "actions", "deltas_s").explode(
-        ["actions", "deltas_s"]
+        ["actions", "deltas_s"], empty_as_null=True
     )
     offset = pl.col("deltas_s").cum_sum().over("session_id") * 1_000_000
     return exploded.select(

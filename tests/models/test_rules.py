@@ -147,7 +147,7 @@ def test_rules_per_user_are_the_users_own() -> None:
     items = {u: {i for r in rs.rules.to_dicts() for i in r["antecedents"]} for u, rs in result.items()}
     assert items == {"alice": {"ext:csv", "run:clean.py"}, "bob": {"ext:md", "run:pandoc"}}
     assert result["bob"].n_transactions == 6
-    assert all(e.startswith("b") for e in result["bob"].rules["evidence"].explode().to_list())
+    assert all(e.startswith("b") for e in result["bob"].rules["evidence"].explode(empty_as_null=True).to_list())
     # with too few sessions of their own a user gets no personal rules (the global ones serve them)
     fewer = RuleLimits(min_support=0.5, min_count=2, user_min_transactions=6)
     assert list(mine_rules_per_user(pl.concat([alice, bob]), limits=fewer)) == ["bob"]
