@@ -205,11 +205,13 @@ def demo(
     log: Annotated[Path | None, typer.Option(help="event log to ingest (default: the bundled flask sample)")] = None,
     personas: Annotated[int, typer.Option(min=0, help="synthetic personas to add (0: none)")] = 20,
     days: Annotated[int, typer.Option(min=1, max=3650, help="days of synthetic activity")] = 30,
+    train: Annotated[bool, typer.Option(help="train the models on the lake and show what they found")] = True,
 ) -> None:
-    """Start Floyo on this machine (embedded PostgreSQL, API in the background), ingest the sample log, summarise."""
+    """Start Floyo on this machine (embedded PostgreSQL, API in the background), ingest the sample log, build the
+    lake, train the models, summarise."""
     from floyo.demo import run_demo
 
-    run_demo(port=port, log_path=log, personas=personas, days=days)
+    run_demo(port=port, log_path=log, personas=personas, days=days, train=train)
 
 
 @app.command()

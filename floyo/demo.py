@@ -162,8 +162,34 @@ def export_and_build_lines(settings: Settings) -> list[str]:
     ]
 
 
-def run_demo(*, port: int | None = None, log_path: Path | None = None, personas: int = 20, days: int = 30) -> None:
-    """Start everything, ingest the sample log through the API and synthetic personas, build the lake, summarise."""
+def train_lines(settings: Settings, *, top: int = 5) -> list[str]:
+    """Train every model family on the lake (``floyo train``) and show the strongest repeated workflows found."""
+    from sqlalchemy import text
+
+    from floyo.db import get_engine
+    from models.lakedata import train_from_lake
+    from models.patterns import champion_workflows, describe_workflow
+
+    started = time.perf_counter()
+    results = train_from_lake(settings)
+    trained = ", ".join(
+        f"{r['name']} v{r['version']} (MRR {r['mrr']:.3f}{', champion' if r['promoted'] else ''})" for r in results
+    )
+    with get_engine().connect() as conn:
+        names = {str(i): n for i, n in conn.execute(text("SELECT id, name FROM users"))}
+    found = sorted(champion_workflows(), key=lambda w: (-len(w["steps"]), -w["support"]))[:top]
+    return [
+        f"trained in {time.perf_counter() - started:.0f} s: {trained}",
+        f"repeated workflows found ({top} of the longest, most frequent; `floyo patterns workflows --user NAME`):",
+        *(f"  {describe_workflow({**w, 'user_id': names.get(w['user_id'], w['user_id'])})}" for w in found),
+    ]
+
+
+def run_demo(
+    *, port: int | None = None, log_path: Path | None = None, personas: int = 20, days: int = 30, train: bool = True
+) -> None:
+    """Start everything, ingest the sample log through the API and synthetic personas, build the lake, train the
+    models, summarise."""
     from floyo.db import migrate, resolve_database_url
 
     settings = get_settings()
@@ -186,6 +212,9 @@ def run_demo(*, port: int | None = None, log_path: Path | None = None, personas:
         _say(store_personas(settings, personas=personas, days=days))
     for line in export_and_build_lines(settings):
         _say(line)
+    if train:
+        for line in train_lines(settings):
+            _say(line)
     for line in _summary_lines(settings, base_url):
         _say(line)
 

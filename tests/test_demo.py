@@ -24,6 +24,7 @@ def demo_env(database_url, tmp_path):
             "FLOYO_DATABASE_URL": url,
             "FLOYO_DATA_DIR": str(tmp_path / "data"),
             "FLOYO_PORT": str(free_port()),
+            "FLOYO_MLFLOW_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         }
 
 
@@ -48,14 +49,17 @@ def test_demo_ingests_sample_log_once_and_stops(demo_env):
         assert re.search(r"users:\s+871$", first.stdout, re.MULTILINE)  # 869 authors + 2 personas
         assert re.search(r"lake: .* \(\d+ events exported this run\)", first.stdout)
         assert re.search(r"features built in .*: sessions [1-9]", first.stdout)
+        assert re.search(r"trained in \d+ s: floyo-next-action v1 \(MRR 0\.\d+, champion\)", first.stdout)
+        assert "floyo-workflows v1" in first.stdout
         synthetic = _number(r"(\d+) events of 2 synthetic users", first.stdout)
         assert _number(r"events:\s+(\d+) \(", first.stdout) == 9242 + synthetic
         assert httpx.get(f"{base_url}/health/readiness").status_code == 200
 
-        again = _floyo(demo_env, "demo", "--personas", "2", "--days", "3")
+        again = _floyo(demo_env, "demo", "--personas", "2", "--days", "3", "--no-train")
         assert again.returncode == 0, again.stderr
         assert "0 accepted, 9242 duplicate (already stored), 4 rejected" in again.stdout
         assert "(0 events exported this run)" in again.stdout
+        assert "trained in" not in again.stdout
     finally:
         stopped = _floyo(demo_env, "stop")
     assert stopped.returncode == 0, stopped.stderr
