@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,11 @@ def log_model_run(
     input_example: pd.DataFrame,
 ) -> Logged:
     """One run: params, metrics, the data window and row counts, the model as a pyfunc, registered as ``name``."""
-    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=experiment_id(name)) as run:
+    with (
+        _quiet_mlflow(),
+        tempfile.TemporaryDirectory() as tmp,
+        mlflow.start_run(experiment_id=experiment_id(name)) as run,
+    ):
         mlflow.log_params({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in params.items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.log_params({f"data.{k}": v for k, v in data.items()})
@@ -85,6 +91,22 @@ def log_model_run(
             registered_model_name=name,
         )
     return Logged(run.info.run_id, name, str(info.registered_model_version))
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """Without MLflow's narration of every logged model (signature validation, advice on CloudPickle, "Successfully
+    registered", pandas deprecations inside MLflow): ``floyo train`` prints its own one-line summary per model.
+    Errors still raise."""
+    from mlflow.utils.logging_utils import disable_logging, enable_logging
+
+    disable_logging()  # type: ignore[no-untyped-call]
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="mlflow")
+            yield
+    finally:
+        enable_logging()  # type: ignore[no-untyped-call]
 
 
 @dataclass

@@ -32,6 +32,7 @@ class WorkflowLimits:
     min_lift: float = 2.0
     min_conviction: float = 5.0  # or this conviction, on a cautious confidence: near-certain steps of frequent items
     min_backward: float = 0.3  # support / count of the chain's second step: its start is not a chance one
+    min_days: int = 3  # distinct days it was seen on: a habit, not one afternoon's bulk rename
     allow_repeat: bool = False  # A→A (the same item again)
     max_steps: int = 4  # longest chain A→…→X; 2 finds pairs only
 
@@ -191,8 +192,8 @@ def _extend(
         pl.col("next").alias("chain"), pl.col("chain").alias("parent"), "user_id",
         pl.concat_list("steps", "b").alias("steps"), pl.concat_list("windows_s", "window_s").alias("windows_s"),
         "support", "prefix_support", "confidence", "lift", "conviction", "backward",
-    ).join(evidence, on="chain")  # fmt: skip
-    return grown, grown_occ
+    ).join(evidence, on="chain").filter(pl.col("days") >= limits.min_days)  # fmt: skip
+    return grown, grown_occ.join(grown.select("chain"), on="chain", how="semi")
 
 
 def _measures() -> list[pl.Expr]:

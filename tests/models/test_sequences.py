@@ -35,7 +35,7 @@ CLEANING = [  # u1 saves a csv and runs clean.py 60, 90 and 30 s later; the 4th 
 
 
 def test_workflow_support_confidence_lift_and_delays() -> None:
-    found = mine_workflows(_items(CLEANING), limits=WorkflowLimits(windows=(120.0,), min_support=3, min_lift=1.0))
+    found = mine_workflows(_items(CLEANING), limits=WorkflowLimits(min_days=1, windows=(120.0,), min_support=3, min_lift=1.0))
     assert found.select("user_id", "a", "b").rows() == [("u1", "modify:csv", "run:clean.py")]
     row = found.row(0, named=True)
     assert row["support"] == 3
@@ -49,9 +49,9 @@ def test_workflow_support_confidence_lift_and_delays() -> None:
 
 def test_window_and_lookahead_bound_the_occurrences() -> None:
     rows = [("u", 0, "A"), ("u", 10, "X"), ("u", 20, "B"), ("u", 500, "B")]
-    occ = occurrences(_items(rows), limits=WorkflowLimits(windows=(60.0,), lookahead=5))
+    occ = occurrences(_items(rows), limits=WorkflowLimits(min_days=1, windows=(60.0,), lookahead=5))
     assert sorted(occ.select("a", "b", "delay_s").rows()) == [("A", "B", 20.0), ("A", "X", 10.0), ("X", "B", 10.0)]
-    short = occurrences(_items(rows), limits=WorkflowLimits(windows=(60.0,), lookahead=1))
+    short = occurrences(_items(rows), limits=WorkflowLimits(min_days=1, windows=(60.0,), lookahead=1))
     assert sorted(short.select("a", "b").rows()) == [("A", "X"), ("X", "B")]
 
 
@@ -65,12 +65,12 @@ def test_a_frequent_consequent_has_low_lift() -> None:
             ("u", 100 * k + 10, "x"),
             ("u", 100 * k + 15, "sync"),
         ]
-    found = mine_workflows(_items(rows), limits=WorkflowLimits(windows=(30.0,), min_support=3, min_lift=0.0))
+    found = mine_workflows(_items(rows), limits=WorkflowLimits(min_days=1, windows=(30.0,), min_support=3, min_lift=0.0))
     lifts = {(a, b): lift for a, b, lift in found.select("a", "b", "lift").rows()}
     # sync follows all 6 events that are not sync (3 saves, 3 x): base rate 6/6, so lift = 1/1
     assert lifts[("save", "sync")] == pytest.approx(1.0)
     assert lifts[("x", "sync")] == pytest.approx(1.0)
-    filtered = mine_workflows(_items(rows), limits=WorkflowLimits(windows=(30.0,), min_support=3, min_lift=1.5))
+    filtered = mine_workflows(_items(rows), limits=WorkflowLimits(min_days=1, windows=(30.0,), min_support=3, min_lift=1.5))
     assert ("save", "sync") not in set(filtered.select("a", "b").rows())
 
 
@@ -109,7 +109,7 @@ def test_each_workflow_keeps_the_window_where_it_stands_out() -> None:
             ("u", 1000 * k + 100, "X"),
             ("u", 1000 * k + 150, "B"),
         ]
-    limits = WorkflowLimits(windows=(30.0, 300.0), min_support=3, min_confidence=0.5, min_lift=1.6)
+    limits = WorkflowLimits(min_days=1, windows=(30.0, 300.0), min_support=3, min_confidence=0.5, min_lift=1.6)
     found = mine_workflows(_items(rows), limits=limits)
     # within 30 s only A is followed by B: base 4 of the 8 non-B events, lift 1 / (4/8) = 2;
     # within 300 s X is followed by B too: base 8/8, lift 1, so A→B is reported with its 30 s window

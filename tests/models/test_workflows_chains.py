@@ -37,7 +37,7 @@ ABC = [
     [(0, "A"), (10, "B"), (500, "X")],
     [(0, "A"), (200, "X")],
 ]
-LIMITS = WorkflowLimits(windows=(60.0,), min_support=3, min_confidence=0.5, min_lift=1.4)
+LIMITS = WorkflowLimits(min_days=1, windows=(60.0,), min_support=3, min_confidence=0.5, min_lift=1.4)
 
 
 def test_a_three_step_chain_with_its_support_confidence_lift_and_delays() -> None:
@@ -69,7 +69,7 @@ def test_max_steps_two_keeps_the_pairs() -> None:
 def test_a_near_certain_step_of_a_frequent_item_passes_on_conviction_with_enough_evidence() -> None:
     # C follows 2 of every 3 events anyway, so "always C" has lift 1.5 only; X→C was seen 190 times, A→C 10 times
     blocks = [[(0, "A"), (10, "C")]] * 10 + [[(0, "X"), (10, "C")]] * 190 + [[(0, "Z")]] * 100
-    found = mine_workflows(_items(blocks), limits=WorkflowLimits(windows=(60.0,), min_support=5))
+    found = mine_workflows(_items(blocks), limits=WorkflowLimits(min_days=1, windows=(60.0,), min_support=5))
     assert found.select("a", "b", "lift", "conviction").rows() == [("X", "C", 1.5, float("inf"))]
     assert json_safe(found)["conviction"].to_list() == [None]  # JSON has no infinity
 
@@ -77,9 +77,9 @@ def test_a_near_certain_step_of_a_frequent_item_passes_on_conviction_with_enough
 def test_a_chance_start_of_a_strong_pair_is_not_a_workflow() -> None:
     # P came before "B then C" 10 times, but B then C happened 100 times: P is no part of that workflow
     blocks = [[(0, "P"), (10, "B"), (20, "C")]] * 10 + [[(0, "B"), (10, "C")]] * 90 + [[(0, "Z")]] * 300
-    limits = WorkflowLimits(windows=(60.0,), min_support=5)
+    limits = WorkflowLimits(min_days=1, windows=(60.0,), min_support=5)
     assert mine_workflows(_items(blocks), limits=limits)["steps"].to_list() == [["B", "C"]]
-    loose = mine_workflows(_items(blocks), limits=WorkflowLimits(windows=(60.0,), min_support=5, min_backward=0))
+    loose = mine_workflows(_items(blocks), limits=WorkflowLimits(min_days=1, windows=(60.0,), min_support=5, min_backward=0))
     assert ["P", "B", "C"] in loose["steps"].to_list()
 
 
@@ -130,3 +130,14 @@ def test_cli_prints_chains_and_their_relation_to_the_pairs(tmp_path: Path) -> No
         "alice: modify:csv -> modify:md within 60 s (median 40 s) -> modify:txt within 30 s (median 30 s)"
         in text.stdout
     )
+
+
+def test_a_pattern_seen_on_one_day_only_is_not_a_habit() -> None:
+    blocks = [[(0.0, "A"), (10.0, "B"), (300.0, "X")]] * 12  # 12 times in one afternoon
+    one_day = _items(blocks)
+    limits = WorkflowLimits(windows=(60.0,), min_support=5)  # min_days 3 by default
+    assert mine_workflows(one_day, limits=limits).height == 0
+    assert mine_workflows(one_day, limits=WorkflowLimits(windows=(60.0,), min_support=5, min_days=1)).height == 1
+    spread = one_day.with_columns(pl.col("ts") + pl.duration(days=pl.int_range(pl.len()) // 12))  # 3 days
+    found = mine_workflows(spread, limits=limits)
+    assert found.select("a", "b", "support", "days").rows() == [("A", "B", 12, 3)]
