@@ -47,7 +47,8 @@ def client() -> MlflowClient:
 def experiment_id(name: str) -> str:
     """The experiment of a model family, created on first use."""
     c = client()
-    found = c.get_experiment_by_name(name)
+    with _quiet_mlflow():  # the first call creates the SQLite store's tables, and says so
+        found = c.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
     uri = get_settings().mlflow_tracking_uri
