@@ -164,9 +164,6 @@ def export_and_build_lines(settings: Settings) -> list[str]:
 
 def train_lines(settings: Settings, *, top: int = 5) -> list[str]:
     """Train every model family on the lake (``floyo train``) and show the strongest repeated workflows found."""
-    from sqlalchemy import text
-
-    from floyo.db import get_engine
     from models.lakedata import train_from_lake
     from models.patterns import champion_workflows, describe_workflow
 
@@ -175,13 +172,11 @@ def train_lines(settings: Settings, *, top: int = 5) -> list[str]:
     trained = ", ".join(
         f"{r['name']} v{r['version']} (MRR {r['mrr']:.3f}{', champion' if r['promoted'] else ''})" for r in results
     )
-    with get_engine().connect() as conn:
-        names = {str(i): n for i, n in conn.execute(text("SELECT id, name FROM users"))}
     found = sorted(champion_workflows(), key=lambda w: (-len(w["steps"]), -w["support"]))[:top]
     return [
         f"trained in {time.perf_counter() - started:.0f} s: {trained}",
         f"repeated workflows found ({top} of the longest, most frequent; `floyo patterns workflows --user NAME`):",
-        *(f"  {describe_workflow({**w, 'user_id': names.get(w['user_id'], w['user_id'])})}" for w in found),
+        *(f"  {describe_workflow(w)}" for w in found),
     ]
 
 

@@ -64,7 +64,7 @@ def describe_workflow(w: dict[str, Any]) -> str:
     )
     prefix = f" of {w['prefix_support']}" if "prefix_support" in w else ""
     return (
-        f"{w['user_id']}: {path}: {w['support']} times{prefix}, confidence {w['confidence']:.2f} "
+        f"{w.get('user', w['user_id'])}: {path}: {w['support']} times{prefix}, confidence {w['confidence']:.2f} "
         f"lift {w['lift']:.1f}, on {w['days']} days, last {w['last_seen']}"
     )
 
@@ -99,7 +99,23 @@ def champion_rules(*, user: str | None = None) -> list[dict[str, Any]]:
 
 
 def champion_workflows(*, user: str | None = None) -> list[dict[str, Any]]:
-    """The champion's workflows: one user's, or everyone's, with support, delays, days and last seen."""
+    """The champion's workflows: one user's, or everyone's, with support, delays, days and last seen; ``user`` is
+    the user's name (the lake knows users by id)."""
     model = champion_findings("floyo-workflows")
     key = None if user is None else _user_key(user, {w["user_id"] for w in model.workflows})
-    return list(model.for_user(key))
+    names = _user_names()
+    return [{**w, "user": names.get(str(w["user_id"]), str(w["user_id"]))} for w in model.for_user(key)]
+
+
+def _user_names() -> dict[str, str]:
+    """User id → name from PostgreSQL; empty when the database cannot be reached (ids are shown instead)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from floyo.db import get_engine
+
+    try:
+        with get_engine().connect() as conn:
+            return {str(i): n for i, n in conn.execute(text("SELECT id, name FROM users"))}
+    except SQLAlchemyError:
+        return {}

@@ -85,6 +85,7 @@ def test_train_on_the_lake_registers_four_champions_and_patterns_read_them(lake_
     pairs = {(w["a"], w["b"]) for w in json.loads(found.stdout)}
     assert ("modify:md", "run:pandoc") in pairs  # the writer's planted workflow
     one = json.loads(found.stdout)[0]
+    assert one["user"] == WRITER  # the lake knows users by id; the champion's findings are shown by name
     assert {"support", "confidence", "lift", "delay_median_s", "days", "last_seen", "window_s"} <= set(one)
 
     rules = CliRunner().invoke(app, ["patterns", "rules", "--user", WRITER, "--json"])
@@ -96,6 +97,7 @@ def test_train_on_the_lake_registers_four_champions_and_patterns_read_them(lake_
     assert {r["scope"] for r in listed} == {"global"}
     text = CliRunner().invoke(app, ["patterns", "workflows", "--user", WRITER])
     assert "modify:md -> run:pandoc within" in text.stdout
+    assert text.stdout.startswith(f"{WRITER}: ")
 
 
 def test_train_for_one_user_since_a_date(lake_env: LakeDB) -> None:
