@@ -35,7 +35,9 @@ CLEANING = [  # u1 saves a csv and runs clean.py 60, 90 and 30 s later; the 4th 
 
 
 def test_workflow_support_confidence_lift_and_delays() -> None:
-    found = mine_workflows(_items(CLEANING), limits=WorkflowLimits(min_days=1, windows=(120.0,), min_support=3, min_lift=1.0))
+    found = mine_workflows(
+        _items(CLEANING), limits=WorkflowLimits(min_days=1, windows=(120.0,), min_support=3, min_lift=1.0)
+    )
     assert found.select("user_id", "a", "b").rows() == [("u1", "modify:csv", "run:clean.py")]
     row = found.row(0, named=True)
     assert row["support"] == 3
@@ -65,12 +67,16 @@ def test_a_frequent_consequent_has_low_lift() -> None:
             ("u", 100 * k + 10, "x"),
             ("u", 100 * k + 15, "sync"),
         ]
-    found = mine_workflows(_items(rows), limits=WorkflowLimits(min_days=1, windows=(30.0,), min_support=3, min_lift=0.0))
+    found = mine_workflows(
+        _items(rows), limits=WorkflowLimits(min_days=1, windows=(30.0,), min_support=3, min_lift=0.0)
+    )
     lifts = {(a, b): lift for a, b, lift in found.select("a", "b", "lift").rows()}
     # sync follows all 6 events that are not sync (3 saves, 3 x): base rate 6/6, so lift = 1/1
     assert lifts[("save", "sync")] == pytest.approx(1.0)
     assert lifts[("x", "sync")] == pytest.approx(1.0)
-    filtered = mine_workflows(_items(rows), limits=WorkflowLimits(min_days=1, windows=(30.0,), min_support=3, min_lift=1.5))
+    filtered = mine_workflows(
+        _items(rows), limits=WorkflowLimits(min_days=1, windows=(30.0,), min_support=3, min_lift=1.5)
+    )
     assert ("save", "sync") not in set(filtered.select("a", "b").rows())
 
 

@@ -79,7 +79,9 @@ def test_a_chance_start_of_a_strong_pair_is_not_a_workflow() -> None:
     blocks = [[(0, "P"), (10, "B"), (20, "C")]] * 10 + [[(0, "B"), (10, "C")]] * 90 + [[(0, "Z")]] * 300
     limits = WorkflowLimits(min_days=1, windows=(60.0,), min_support=5)
     assert mine_workflows(_items(blocks), limits=limits)["steps"].to_list() == [["B", "C"]]
-    loose = mine_workflows(_items(blocks), limits=WorkflowLimits(min_days=1, windows=(60.0,), min_support=5, min_backward=0))
+    loose = mine_workflows(
+        _items(blocks), limits=WorkflowLimits(min_days=1, windows=(60.0,), min_support=5, min_backward=0)
+    )
     assert ["P", "B", "C"] in loose["steps"].to_list()
 
 
