@@ -176,6 +176,11 @@ class Spool:
             db.execute("DELETE FROM files WHERE root = ?", (root,))
             db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?)", ((root, p, *s) for p, s in files))
 
+    def forget_files(self, root: str, paths: Iterable[str]) -> None:
+        """Drop some files from a root's index without reporting anything (they will be reported as new)."""
+        with self._tx() as db:
+            db.executemany("DELETE FROM files WHERE root = ? AND path = ?", ((root, p) for p in paths))
+
     def changed_files(self, root: str, disk: Iterable[tuple[str, FileState]]) -> list[str]:
         """Paths whose state on ``disk`` differs from the index (new, changed or gone), compared inside SQLite."""
         db = self._db()

@@ -180,12 +180,32 @@ class Watcher:
             marker = f"baseline:{alias}"
             if marker not in self.spool.stats().counters:
                 self.spool.replace_files(alias, state.filter.iter_walk())
+                self._forget_notified_during_walk(alias, state)
                 self.spool.mark(marker)
             else:
                 changed = state.rescan()
                 if changed:
                     log.info("root %r: %d files changed while the agent was not running", alias, changed)
         release_memory()
+
+    def _forget_notified_during_walk(self, alias: str, state: RootState) -> None:
+        """Take the files the watch saw change while the first walk ran out of the silent index again: they
+        are news, not the starting state (created while the tree was being walked), and their notifications,
+        handled next, then report them. Without this they matched the index and were never sent."""
+        raws: list[RawEvent] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                raws.append(self.queue.get_nowait())
+        changed = {
+            rel
+            for _, src, dest, is_dir, _, _ in raws
+            if not is_dir
+            for full in (src, dest)
+            if full and (rel := state.rel(full)) is not None
+        }
+        self.spool.forget_files(alias, changed)
+        for raw in raws:
+            self.queue.put(raw)
 
     def _root_of(self, full: str) -> tuple[RootState, str] | None:
         for state in self.roots.values():

@@ -262,3 +262,22 @@ def test_a_late_write_notification_after_the_decision_is_no_second_event(tmp_pat
     state.touch("a.txt", "modify", now=2.1)
     assert flush(now=3.0) == ["modify"]
     spool.close()
+
+
+def test_a_file_created_while_the_first_walk_runs_is_reported(tree, tmp_path, monkeypatch):
+    config = AgentConfig(roots={"proj": tree}, state_dir=tmp_path / "state", debounce_seconds=0.3)
+    watcher = InProcessWatcher(config)
+    walk = PathFilter.iter_walk
+
+    def walk_while_a_file_appears(self: PathFilter):
+        yield from walk(self)
+        new = tree / "during.csv"
+        new.write_text("a,b\n")  # the watch is running: its notification is queued while the walk finishes
+        wait_for(lambda: not watcher.watcher.queue.empty(), what="the notification of the new file")
+        st = os.lstat(new)
+        yield "during.csv", (st.st_mtime_ns, st.st_size, st.st_ino)  # and the walk indexes it too
+
+    monkeypatch.setattr(PathFilter, "iter_walk", walk_while_a_file_appears)
+    with watcher:
+        events = watcher.settle(tree)
+    assert [k for k in kinds(events) if not k[1].startswith("sentinel-")] == [("create", "during.csv", None)]
