@@ -139,13 +139,13 @@ def markov1_baseline(events: pl.DataFrame) -> int:
     """The reference baseline on the same split: first-order Markov with popularity back-off, fitted on the train
     steps and ranking the held-out steps ``floyo train`` scores."""
     from models.baselines import Markov1, MostPopular
-    from models.protocol import item_of, next_item_steps, time_split
+    from models.protocol import next_item_steps, time_split
     from models.train import NEXT_ACTION_MAX_QUERIES
     from models.tuning import evenly_spaced
 
     split = time_split(events)
     steps, queries = next_item_steps(split)
-    model = Markov1(steps, MostPopular(item_of(r) for g in split.train for r in split.rows[g]))
+    model = Markov1(steps, MostPopular.of_train(split))
     return len([model.rank(q) for q in evenly_spaced(queries, NEXT_ACTION_MAX_QUERIES)])
 
 

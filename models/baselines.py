@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from itertools import combinations
 
-from models.protocol import Step
+from models.protocol import Split, Step, item_of
 
 
 def _ranked(counts: Counter[str]) -> list[str]:
@@ -27,6 +27,11 @@ class MostPopular:
 
     def __init__(self, items: Iterable[str]) -> None:
         self.ranking = _ranked(Counter(items))
+
+    @classmethod
+    def of_train(cls, split: Split) -> MostPopular:
+        """Popularity of the items of a split's train transactions (the README's ``mostpop``)."""
+        return cls(item_of(r) for g in split.train for r in split.rows[g])
 
     def rank(self, step: Step) -> list[str]:
         """Items by popularity, whatever the context."""

@@ -10,7 +10,7 @@ import polars as pl
 
 from models.baselines import Markov1, MostPopular, PairwiseRules
 from models.eventlog import read_event_log
-from models.protocol import Split, cochange_data, hit_metrics, item_of, next_item_steps, recall_metrics, time_split
+from models.protocol import Split, cochange_data, hit_metrics, next_item_steps, recall_metrics, time_split
 from models.tuning import select_next_action, tune_cochange
 
 Q = TypeVar("Q")
@@ -45,7 +45,7 @@ def _next_ext(split: Split, chosen: dict[str, Any]) -> dict[str, Any]:
     choice = select_next_action(train, window=split.n_train)
     chosen["next_ext"] = choice.model.config()
     chosen["next_ext_model"] = {"kept": choice.kept, "validation_mrr": choice.validation}
-    popular = MostPopular(item_of(r) for g in split.train for r in split.rows[g])
+    popular = MostPopular.of_train(split)
     pairs = [(q, q.item) for q in queries]
     return {
         "next_ext": hit_metrics(choice.model.rank_many(queries), [q.item for q in queries]),

@@ -21,7 +21,7 @@ from models.baselines import Markov1, MostPopular, PairwiseRules
 from models.cochange import cochange_to_json
 from models.eventlog import read_event_log
 from models.findings import RulesModel, WorkflowsModel, rule_queries, workflow_queries
-from models.protocol import Split, cochange_data, hit_metrics, item_of, next_item_steps, recall_metrics, time_split
+from models.protocol import Split, cochange_data, hit_metrics, next_item_steps, recall_metrics, time_split
 from models.tuning import evenly_spaced, select_next_action, tune_cochange
 
 PROMOTION_METRIC = "mrr"
@@ -95,27 +95,21 @@ def _train_next_action(split: Split, window: dict[str, Any]) -> dict[str, Any]:
     queries = evenly_spaced(queries, NEXT_ACTION_MAX_QUERIES)
     choice = select_next_action(steps, window=split.n_train)
     validation = {f"validation_mrr_{name}": mrr for name, mrr in choice.validation.items()}
-    popular = MostPopular(item_of(r) for g in split.train for r in split.rows[g])
+    popular = MostPopular.of_train(split)
     baselines: dict[str, MostPopular | Markov1] = {"mostpop": popular, "markov1": Markov1(steps, popular)}
     truth = [q.item for q in queries]
-    extra = validation | {
+    baseline_scores = {
         f"baseline_{name}_{k}": v
         for name, model in baselines.items()
         for k, v in hit_metrics([model.rank(q) for q in queries], truth).items()
         if k in ("hr1", "hr3", "hr5", "mrr")
     }
-
-    def metrics(ranked: Sequence[Sequence[str]], truth: Sequence[str]) -> dict[str, float]:
-        """The held-out scores, the baselines' on the same queries, and the train-tail scores that chose
-        between the Markov and the re-ranker."""
-        return {**hit_metrics(ranked, truth), **extra}
-
     return _log_and_promote(
         name="floyo-next-action", python_model=NextActionPyfunc(), artifact=model_to_json(choice.model),
         params={"model": choice.kept, **choice.model.config()},
         data={**window, "train_steps": len(steps), "test_queries": len(queries)},
-        ranked=choice.model.rank_many(queries), truth=[q.item for q in queries],
-        model_input=next_action_input(queries), metrics=metrics,
+        ranked=choice.model.rank_many(queries), truth=truth,
+        model_input=next_action_input(queries), metrics=hit_metrics, extra=validation | baseline_scores,
     )  # fmt: skip
 
 
@@ -127,18 +121,13 @@ def _train_cochange(split: Split, window: dict[str, Any]) -> dict[str, Any]:
     model = tune_cochange(transactions, window=split.n_train, max_queries=COCHANGE_TUNING_QUERIES)
     pairwise = PairwiseRules(items for _, items in transactions)
     baseline = recall_metrics([pairwise.rank(q) for q, _ in queries], [h for _, h in queries])
-    extra = {f"baseline_pairwise_{k}": baseline[k] for k in ("r1", "r5", "r10", "mrr")}
-
-    def metrics(ranked: Sequence[Sequence[str]], truth: Sequence[str]) -> dict[str, float]:
-        """The held-out scores and the pairwise-rules baseline's on the same queries."""
-        return {**recall_metrics(ranked, truth), **extra}
-
     return _log_and_promote(
         name="floyo-cochange", python_model=CoChangePyfunc(), artifact=cochange_to_json(model),
         params=model.config(),
         data={**window, "train_transactions": len(transactions), "test_queries": len(queries)},
         ranked=[model.rank(q) for q, _ in queries], truth=[h for _, h in queries],
-        model_input=cochange_input([q for q, _ in queries]), metrics=metrics,
+        model_input=cochange_input([q for q, _ in queries]), metrics=recall_metrics,
+        extra={f"baseline_pairwise_{k}": baseline[k] for k in ("r1", "r5", "r10", "mrr")},
     )  # fmt: skip
 
 
@@ -194,8 +183,10 @@ def _log_and_promote(
     truth: list[str],
     model_input: pd.DataFrame,
     metrics: Callable[[Sequence[Sequence[str]], Sequence[str]], dict[str, float]],
+    extra: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Log one model; score the current champion on the same held-out queries; promote if strictly better."""
+    """Log one model (its held-out scores and ``extra`` metrics: the baselines', the validation ones); score the
+    current champion on the same held-out queries; promote if strictly better."""
     from models import tracking
 
     scores = metrics(ranked, truth)
@@ -207,7 +198,7 @@ def _log_and_promote(
         champion_score = metrics([list(r) for r in predicted], truth)[PROMOTION_METRIC]
     logged = tracking.log_model_run(
         name=name, python_model=python_model, artifact=artifact, params=params,
-        metrics=scores, data=data, input_example=model_input.head(5),
+        metrics=scores | (extra or {}), data=data, input_example=model_input.head(5),
     )  # fmt: skip
     promoted = champion_score is None or scores[PROMOTION_METRIC] > champion_score
     if promoted:

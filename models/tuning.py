@@ -15,11 +15,11 @@ from models.next_action_ranker import Candidates, NextActionRanker, candidates, 
 from models.protocol import Step, hit_metrics
 
 VALIDATION_FRAC = 0.2
+TUNING_MAX_QUERIES = 20_000  # validation steps each grid configuration is scored on (evenly spaced)
 # next-action re-ranker: steps per chunk of the train window (training rows: up to ``TOP_K`` per step; validation
 # queries), so the classifier costs the same at 2M events as at 200k; the re-ranker is kept only if its validation
 # MRR beats the Markov's by more than the margin (set before any result was seen; its value is argued in
 # docs/models.md)
-TUNING_MAX_QUERIES = 20_000  # validation steps each grid configuration is scored on (evenly spaced)
 RANKER_CHUNK_STEPS = 4_000
 RANKER_TRAIN_FOLDS = 3  # chunks of the train window the classifier learns from
 RANKER_MARGIN = 0.002
@@ -48,8 +48,8 @@ def _best(configs: Sequence[dict[str, Any]], score: Callable[[dict[str, Any]], f
 
 def tune_next_action(
     steps: Sequence[Step], *, window: int | None = None, grid: Sequence[dict[str, Any]] = NEXT_ACTION_GRID
-) -> NextActionModel:
-    """Choose the config with the best validation MRR on the train window's tail, then refit on all of it.
+) -> dict[str, Any]:
+    """The Markov config with the best validation MRR on the train window's tail (the caller fits it on all).
 
     ``window`` is the number of transactions in the train window (default: the last one seen + 1).
     """
@@ -62,7 +62,7 @@ def tune_next_action(
         return hit_metrics((model.rank(s) for s in held), (s.item for s in held))["mrr"]
 
     config, _ = _best(grid, score) if held and inner else (grid[0], 0.0)
-    return NextActionModel(**config).fit(steps)
+    return config
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,8 @@ def select_next_action(
     the re-ranker is kept, the classifier is trained again with the tail as one more chunk (same procedure, one
     chunk further) and the Markov is refitted on every train step.
     """
-    markov = tune_next_action(steps, window=window, grid=grid)
+    config = tune_next_action(steps, window=window, grid=grid)
     n = window if window is not None else max((s.when for s in steps), default=-1) + 1
-    config = markov.config()
     bounds = [round(n * VALIDATION_FRAC * i) for i in range(round(1 / VALIDATION_FRAC) + 1)]
     folds = [_fold(steps, config, lo, hi, RANKER_CHUNK_STEPS) for lo, hi in pairwise(bounds[1:])]
     folds = folds[-RANKER_TRAIN_FOLDS - 1 :]
@@ -98,8 +97,8 @@ def select_next_action(
     if classifier is not None and held_steps:
         scores["ranker"] = hit_metrics(held.rerank(classifier), truth)["mrr"]
     if scores.get("ranker", -1.0) <= scores["markov"] + RANKER_MARGIN:
-        return NextActionChoice(markov, "markov", scores)
-    final = NextActionModel(**config).fit(steps, every_family=True)
+        return NextActionChoice(NextActionModel(**config).fit(steps), "markov", scores)
+    final = NextActionModel(**config).fit(steps, every_family=True)  # one fit on every train step either way
     return NextActionChoice(NextActionRanker(final, fit_classifier(folds[-RANKER_TRAIN_FOLDS:])), "ranker", scores)
 
 
