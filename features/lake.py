@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from floyo.event_schema import EVENT_COLUMNS
 from floyo.settings import Settings, get_settings
 
 FEATURE_TABLES = ("sessions", "transactions", "sequences", "profiles", "dfg")
@@ -23,13 +24,12 @@ _DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
-EVENTS_SCHEMA: dict[str, Any] = {
-    "seq": pl.Int64, "event_id": pl.String, "user_id": pl.Int64, "device_id": pl.Int64,
-    "ts": pl.Datetime("us", "UTC"), "client_ts": pl.Datetime("us", "UTC"), "skew_ms": pl.Int64,
-    "received_at": pl.Datetime("us", "UTC"), "kind": pl.String, "root": pl.String, "path": pl.String,
-    "ext": pl.String, "dest_path": pl.String, "tool": pl.String, "exit_code": pl.Int32, "duration_ms": pl.Int64,
-    "meta": pl.String, "date": pl.Date,
+_POLARS_TYPES: dict[str, Any] = {
+    "int64": pl.Int64, "int32": pl.Int32, "string": pl.String, "timestamp[us, tz=UTC]": pl.Datetime("us", "UTC"),
 }  # fmt: skip
+# the lake's columns come from the registry (floyo/event_schema.py); ``date`` is the hive partition
+LAKE_SCHEMA: dict[str, Any] = {c.name: _POLARS_TYPES[c.arrow] for c in EVENT_COLUMNS if c.lake}
+EVENTS_SCHEMA: dict[str, Any] = {**LAKE_SCHEMA, "date": pl.Date}
 _connections: dict[Path, duckdb.DuckDBPyConnection] = {}
 _lock = threading.Lock()
 
@@ -54,7 +54,11 @@ def events(settings: Settings | None = None, *, path: Path | None = None) -> pl.
     lake = lake_dir(settings, path)
     if not has_events(lake):
         return pl.LazyFrame(schema=EVENTS_SCHEMA)
-    return pl.scan_parquet(events_glob(lake), hive_partitioning=True)
+    # the schema is the registry's, not the first file's: files written before a column was added read it as null
+    return pl.scan_parquet(
+        events_glob(lake), schema=LAKE_SCHEMA, hive_partitioning=True, hive_schema={"date": pl.Date},
+        missing_columns="insert",
+    )  # fmt: skip
 
 
 def table(name: str, settings: Settings | None = None, *, path: Path | None = None) -> pl.LazyFrame:

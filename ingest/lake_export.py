@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine
 
+from floyo import event_schema
 from floyo.db.engine import psycopg_conninfo
 from floyo.errors import Conflict
 from floyo.settings import Settings
@@ -56,17 +57,10 @@ COMPACT_MIN_FILES = 8  # a date with this many files is merged whatever their si
 SMALL_FILE_ROWS = 50_000  # ... and with fewer, when they hold this many rows or fewer on average
 _PART = re.compile(r"^part-(\d+)-(\d+)(-c)?(?:-\d+)?\.parquet$")
 _TS = pa.timestamp("us")
-_UTC = pa.timestamp("us", tz="UTC")
-# Lake schema: the events table's columns; `date` lives in the directory name (hive partitioning). uuid, enum and
-# jsonb are sent as text: ADBC would hand them over as Arrow extension types that polars and DuckDB read poorly.
-LAKE_SCHEMA = pa.schema([
-    ("seq", pa.int64()), ("event_id", pa.string()), ("user_id", pa.int64()), ("device_id", pa.int64()),
-    ("ts", _UTC), ("client_ts", _UTC), ("skew_ms", pa.int64()), ("received_at", _UTC), ("kind", pa.string()),
-    ("root", pa.string()), ("path", pa.string()), ("ext", pa.string()), ("dest_path", pa.string()),
-    ("tool", pa.string()), ("exit_code", pa.int32()), ("duration_ms", pa.int64()), ("meta", pa.string()),
-])  # fmt: skip
-_AS_TEXT = ("event_id", "kind", "meta")
-_SELECT = ", ".join(f"{c}::text AS {c}" if c in _AS_TEXT else c for c in LAKE_SCHEMA.names)
+# Lake schema: the exported columns of the registry (floyo/event_schema.py); `date` lives in the directory name
+# (hive partitioning). uuid, enum and jsonb are read as text (see event_schema.AS_TEXT_IN_LAKE).
+LAKE_SCHEMA = event_schema.lake_schema()
+_SELECT = event_schema.lake_select()
 
 Progress = Callable[[int, int], None]  # (rows exported so far, seq span done so far)
 

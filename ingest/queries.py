@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,15 +16,21 @@ from sqlalchemy import Engine
 
 from floyo.db.scoping import scope_to_user
 from floyo.errors import InvalidInput
+from floyo.event_schema import API_COLUMNS, BY_NAME, arrow_type
 
-EXPORT_COLUMNS = (
-    "seq", "event_id", "ts", "client_ts", "skew_ms", "received_at", "device", "kind", "root", "path", "ext",
-    "dest_path", "tool", "exit_code", "duration_ms", "meta",
-)  # fmt: skip
+# The API's columns come from the registry (floyo/event_schema.py); the device is given by its name.
+_RENAMED = {"device_id": ("device", "d.name", "string")}  # name, expression, Arrow type
+EXPORT_COLUMNS: tuple[str, ...] = tuple(_RENAMED.get(c, (c,))[0] for c in API_COLUMNS)
+
+
+def _api_expr(name: str) -> str:
+    if name in _RENAMED:
+        return f"{_RENAMED[name][1]} AS {_RENAMED[name][0]}"
+    return f"e.{name}::text" if BY_NAME[name].pg_type == "event_kind" else f"e.{name}"
+
+
 _SELECT = (
-    "SELECT e.seq, e.event_id, e.ts, e.client_ts, e.skew_ms, e.received_at, d.name AS device, e.kind::text, "
-    "e.root, e.path, e.ext, e.dest_path, e.tool, e.exit_code, e.duration_ms, e.meta "
-    "FROM events e LEFT JOIN devices d ON d.id = e.device_id "
+    f"SELECT {', '.join(_api_expr(c) for c in API_COLUMNS)} FROM events e LEFT JOIN devices d ON d.id = e.device_id "
 )
 
 
@@ -149,19 +155,17 @@ def export_parquet(chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[bytes]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([
-        ("seq", pa.int64()), ("event_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")),
-        ("client_ts", pa.timestamp("us", tz="UTC")), ("skew_ms", pa.int64()),
-        ("received_at", pa.timestamp("us", tz="UTC")), ("device", pa.string()), ("kind", pa.string()),
-        ("root", pa.string()), ("path", pa.string()), ("ext", pa.string()), ("dest_path", pa.string()),
-        ("tool", pa.string()), ("exit_code", pa.int32()), ("duration_ms", pa.int64()), ("meta", pa.string()),
-    ])  # fmt: skip
+    types = [_RENAMED[c][2] if c in _RENAMED else BY_NAME[c].arrow for c in API_COLUMNS]
+    schema = pa.schema([(name, arrow_type(t)) for name, t in zip(EXPORT_COLUMNS, types, strict=True)])
+    # uuid and jsonb arrive as Python objects (UUID, dict): Parquet gets their text, as the lake does
+    text_of: dict[str, Callable[[Any], str]] = {"uuid": str, "jsonb": lambda v: orjson.dumps(v).decode()}
+    as_text = [(i, text_of[t]) for i, c in enumerate(API_COLUMNS) if (t := BY_NAME[c].pg_type) in text_of]
     sink = _StreamSink()
     with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
         for rows in chunks:
             columns = list(zip(*rows, strict=True))
-            columns[1] = tuple(str(v) for v in columns[1])
-            columns[15] = tuple(None if v is None else orjson.dumps(v).decode() for v in columns[15])
+            for i, text in as_text:
+                columns[i] = tuple(None if v is None else text(v) for v in columns[i])
             writer.write_table(
                 pa.Table.from_arrays(
                     [pa.array(c, t) for c, t in zip(columns, schema.types, strict=True)], schema=schema

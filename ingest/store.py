@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -10,19 +11,14 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine
 
-from floyo.db.tables import EVENT_COPY_COLUMNS
+from floyo.event_schema import COPY_COLUMNS, COPY_TYPES
 from floyo.events import ValidEvent
 from ingest.validation import Rejection, ValidatedBatch
 
-_COPY_SQL = f"COPY events ({', '.join(EVENT_COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COPY_SQL = f"COPY events ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 # Binary COPY (4x less client CPU than text, and no text parsing in the server) carries no type oids:
-# each value goes in its column's binary format, here from plain Python values: a uuid's is its 16
-# bytes and jsonb's is a version byte 1 then the JSON text, both sent as raw bytes (bytea); an enum's
-# is its label, as text's.
-_COPY_TYPES = (
-    "bytea", "int8", "int8", "timestamptz", "timestamptz", "int8", "timestamptz", "text",
-    "text", "text", "text", "text", "text", "int4", "int8", "bytea",
-)  # fmt: skip
+# each value goes in its column's binary format (floyo.event_schema.COPY_TYPE says which, by name).
+_COPY_TYPES = COPY_TYPES
 _JSONB_V1 = b"\x01"
 _MS = timedelta(milliseconds=1)
 _CLAIM_SQL = (
@@ -69,14 +65,33 @@ def forget_partitions() -> None:
         _known_partitions.clear()
 
 
-def _row(
-    e: ValidEvent, user_id: int, device_id: int, skew: timedelta, skew_ms: int, received_at: datetime
-) -> tuple[Any, ...]:
-    return (
-        bytes.fromhex(e.event_id.replace("-", "")), user_id, device_id, e.ts + skew, e.ts, skew_ms, received_at,
-        e.kind, e.root, e.path, e.ext, e.dest_path, e.tool, e.exit_code, e.duration_ms,
-        None if e.meta is None else _JSONB_V1 + e.meta,
-    )  # fmt: skip
+# What each stored column holds, by name; a client column not listed is the event's field of the same name.
+# ``_row`` is generated once from these and the registry's COPY order: one tuple display, as fast as a hand-written
+# one (this is the hot path), and no position to keep in step by hand.
+_VALUES = {
+    "event_id": "bytes.fromhex(e.event_id.replace('-', ''))",
+    "user_id": "user_id",
+    "device_id": "device_id",
+    "ts": "e.ts + skew",
+    "client_ts": "e.ts",
+    "skew_ms": "skew_ms",
+    "received_at": "received_at",
+    "meta": "None if e.meta is None else _JSONB_V1 + e.meta",
+}
+_TS_AT, _ID_AT = COPY_COLUMNS.index("ts"), COPY_COLUMNS.index("event_id")
+
+
+def _row_builder() -> Callable[[ValidEvent, int, int, timedelta, int, datetime], tuple[Any, ...]]:
+    missing = [c for c in COPY_COLUMNS if c not in _VALUES and c not in ValidEvent._fields]
+    if missing:
+        raise RuntimeError(f"no stored value for the events columns {missing}: add them to ingest.store._VALUES")
+    values = ", ".join(_VALUES.get(c, f"e.{c}") for c in COPY_COLUMNS)
+    source = f"lambda e, user_id, device_id, skew, skew_ms, received_at: ({values},)"
+    # the source is built from the constants above only, never from input
+    return eval(source, {"_JSONB_V1": _JSONB_V1})  # type: ignore[no-any-return]  # noqa: S307
+
+
+_row = _row_builder()
 
 
 def _rows(batch: ValidatedBatch, user_id: int, device_id: int) -> list[tuple[Any, ...]]:
@@ -94,7 +109,7 @@ def _claim_all(conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> bo
     try:
         with conn.cursor().copy(_CLAIM_ALL_SQL) as copy:
             copy.set_types(("bytea",))
-            for key in sorted(row[0] for row in rows):  # the global order (see _claim)
+            for key in sorted(row[_ID_AT] for row in rows):  # the global order (see _claim)
                 copy.write_row((key,))
     except psycopg.errors.UniqueViolation:
         conn.rollback()
@@ -135,7 +150,7 @@ def store_batch(engine: Engine, batch: ValidatedBatch, *, user_id: int, device_i
     if not batch.events:
         return result
     rows = _rows(batch, user_id, device_id)
-    months = {date(year, month, 1) for year, month in {(row[3].year, row[3].month) for row in rows}}
+    months = {date(year, month, 1) for year, month in {(row[_TS_AT].year, row[_TS_AT].month) for row in rows}}
     raw = engine.raw_connection()
     try:
         conn: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -18,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from floyo import event_schema
 from floyo.events import EVENT_KINDS
 
 metadata = MetaData()
@@ -47,26 +50,16 @@ devices = Table(
 
 event_kind = Enum(*EVENT_KINDS, name="event_kind", create_type=False)
 
+_SQL_TYPES: dict[str, Any] = {
+    "int8": BigInteger, "int4": Integer, "timestamptz": DateTime(timezone=True), "text": Text,
+    "uuid": UUID(as_uuid=True), "jsonb": JSONB, "event_kind": event_kind,
+}  # fmt: skip
+
+# the columns come from the registry (floyo/event_schema.py), the one list of them
 events = Table(
     "events",
     metadata,
-    Column("seq", BigInteger, nullable=False),
-    Column("event_id", UUID(as_uuid=True), nullable=False),
-    Column("user_id", BigInteger, nullable=False),
-    Column("device_id", BigInteger, nullable=False),
-    Column("ts", DateTime(timezone=True), nullable=False),
-    Column("client_ts", DateTime(timezone=True), nullable=False),
-    Column("skew_ms", BigInteger, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("kind", event_kind, nullable=False),
-    Column("root", Text, nullable=False),
-    Column("path", Text, nullable=False),
-    Column("ext", Text, nullable=False),
-    Column("dest_path", Text),
-    Column("tool", Text),
-    Column("exit_code", Integer),
-    Column("duration_ms", BigInteger),
-    Column("meta", JSONB),
+    *(Column(c.name, _SQL_TYPES[c.pg_type], nullable=c.nullable) for c in event_schema.EVENT_COLUMNS),
 )
 
 event_keys = Table(
@@ -76,7 +69,4 @@ event_keys = Table(
 )
 
 # The columns a client sends and the server stores, in COPY order.
-EVENT_COPY_COLUMNS = (
-    "event_id", "user_id", "device_id", "ts", "client_ts", "skew_ms", "received_at",
-    "kind", "root", "path", "ext", "dest_path", "tool", "exit_code", "duration_ms", "meta",
-)  # fmt: skip
+EVENT_COPY_COLUMNS = event_schema.COPY_COLUMNS
