@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from features.sessions import keyed
+
 
 def action() -> pl.Expr:
     """One token per event: ``run:<tool>`` for runs, ``<kind>:<ext>`` otherwise (``(none)`` for no extension)."""
@@ -23,8 +25,8 @@ def with_actions(assigned: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def sequences(assigned: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per session: user, start, the ordered ``actions`` and their ``deltas_s``."""
-    return (
+    """One row per session: keys, user, start, the ordered ``actions`` and their ``deltas_s``."""
+    return keyed(
         with_actions(assigned)
         .group_by("session_id", maintain_order=True)
         .agg(

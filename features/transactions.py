@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from features.sessions import keyed
+
 
 def item_families() -> dict[str, pl.Expr]:
     """Per event, the raw value of each item family (null when the event has none): ext, run tool, top folder, kind."""
@@ -17,7 +19,7 @@ def item_families() -> dict[str, pl.Expr]:
 
 
 def transactions(assigned: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per session (from ``assign_sessions``): user, start, and the sorted distinct items."""
+    """One row per session (from ``assign_sessions``): keys, user, start, and the sorted distinct items."""
     # deduplicate the raw values per session first, and build the "family:value" strings only for the survivors
     families = [
         assigned.select("session_id", value=expr)
@@ -27,8 +29,8 @@ def transactions(assigned: pl.LazyFrame) -> pl.LazyFrame:
         for name, expr in item_families().items()
     ]
     items = pl.concat(families).group_by("session_id").agg(pl.col("item").sort().alias("items"))
-    heads = assigned.group_by("session_id", maintain_order=True).agg(
-        pl.col("user_id").first(), start=pl.col("ts").min()
+    heads = keyed(
+        assigned.group_by("session_id", maintain_order=True).agg(pl.col("user_id").first(), start=pl.col("ts").min())
     )
     return heads.join(items, on="session_id", how="left", maintain_order="left").with_columns(
         n_items=pl.col("items").list.len()

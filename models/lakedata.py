@@ -83,12 +83,13 @@ def _events(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _items(transactions: pl.DataFrame) -> pl.DataFrame:
-    """``user_id, transaction_id, ts, item`` rows, oldest session first."""
+    """``user_id, transaction_id, ts, item`` rows, oldest session first; a transaction is named by its session's
+    stable key, which the rules keep as evidence (the dense ``session_id`` changes when events are appended)."""
     return (
-        transactions.sort("start", "session_id")
+        transactions.sort("start", "session_key")
         .select(
             pl.col("user_id").cast(pl.String),
-            pl.col("session_id").alias("transaction_id"),
+            pl.col("session_key").alias("transaction_id"),
             pl.col("start").alias("ts"),
             pl.col("items").alias("item"),
         )
