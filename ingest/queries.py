@@ -14,12 +14,17 @@ import orjson
 import psycopg
 from sqlalchemy import Engine
 
+from floyo import event_schema
 from floyo.db.scoping import scope_to_user
 from floyo.errors import InvalidInput
-from floyo.event_schema import API_COLUMNS, BY_NAME, arrow_type
+from floyo.event_schema import BY_NAME, arrow_type
 
 # The API's columns come from the registry (floyo/event_schema.py); the device is given by its name.
 _RENAMED = {"device_id": ("device", "d.name", "string")}  # name, expression, Arrow type
+# the order the API has always had: the device right after the server's times (a new column goes last)
+_API_COLUMNS = [c for c in event_schema.API_COLUMNS if c != "device_id"]
+_API_COLUMNS.insert(_API_COLUMNS.index("received_at") + 1, "device_id")
+API_COLUMNS: tuple[str, ...] = tuple(_API_COLUMNS)
 EXPORT_COLUMNS: tuple[str, ...] = tuple(_RENAMED.get(c, (c,))[0] for c in API_COLUMNS)
 
 
