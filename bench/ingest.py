@@ -47,7 +47,8 @@ from sqlalchemy import create_engine, make_url, pool
 
 from floyo.auth import create_device_token
 from floyo.db import migrate, psycopg_conninfo
-from floyo.db.tables import EVENT_COPY_COLUMNS
+from floyo.event_schema import BY_NAME, COPY_COLUMNS
+from floyo.event_schema import COPY_TYPES as SERVER_COPY_TYPES
 
 # --- realistic events ------------------------------------------------------------------------------
 
@@ -346,12 +347,12 @@ def cpu_seconds(server_pid: int | None, database: str) -> dict[str, float]:
 
 # --- the baselines: straight into the table --------------------------------------------------------
 
-# Binary COPY sends each value in its column type's binary format: an enum's is its label (as text's),
-# jsonb's is a version byte 1 then the JSON text (sent here as bytea, i.e. raw bytes).
-COPY_TYPES = (
-    "uuid", "int8", "int8", "timestamptz", "timestamptz", "int8", "timestamptz", "text",
-    "text", "text", "text", "text", "text", "int4", "int8", "bytea",
-)  # fmt: skip
+# Binary COPY sends each value in its column type's binary format (the registry's COPY types, as the server
+# sends them), but the uuid goes as a uuid object here: the plain baseline.
+COPY_TYPES = tuple(
+    "uuid" if BY_NAME[c].pg_type == "uuid" else t for c, t in zip(COPY_COLUMNS, SERVER_COPY_TYPES, strict=True)
+)
+_ID_AT, _META_AT = COPY_COLUMNS.index("event_id"), COPY_COLUMNS.index("meta")
 
 
 def equivalent_rows(seed: int, n: int, batch: int, user_id: int, device_id: int) -> list[list[tuple[Any, ...]]]:
@@ -364,11 +365,12 @@ def equivalent_rows(seed: int, n: int, batch: int, user_id: int, device_id: int)
         for e in factory.batch(batch):
             ts = datetime.fromisoformat(e["ts"])
             meta = orjson.dumps(e["meta"]).decode() if "meta" in e else None
-            rows.append(
-                (uuid.UUID(e["event_id"]), user_id, device_id, ts, ts, 0, received_at, e["kind"], e["root"],
-                 e.get("path", ""), e.get("ext", ""), e.get("dest_path"), e.get("tool"), e.get("exit_code"),
-                 e.get("duration_ms"), meta)
-            )  # fmt: skip
+            values = {
+                **{c: e.get(c) for c in COPY_COLUMNS}, "event_id": uuid.UUID(e["event_id"]), "user_id": user_id,
+                "device_id": device_id, "ts": ts, "client_ts": ts, "skew_ms": 0, "received_at": received_at,
+                "path": e.get("path", ""), "ext": e.get("ext", ""), "meta": meta,
+            }  # fmt: skip
+            rows.append(tuple(values[c] for c in COPY_COLUMNS))
         out.append(rows)
     return out
 
@@ -401,12 +403,17 @@ def _timed(
     return Baseline(sum(len(b) for b in batches), seconds, ours, after["machine"] - before["machine"] - ours)
 
 
-_COLUMNS = ", ".join(EVENT_COPY_COLUMNS)
+_COLUMNS = ", ".join(COPY_COLUMNS)
 
 
 def as_binary(batches: list[list[tuple[Any, ...]]]) -> list[list[tuple[Any, ...]]]:
     """The same rows with ``meta`` in jsonb's binary wire format."""
-    return [[(*r[:-1], None if r[-1] is None else b"\x01" + r[-1].encode()) for r in rows] for rows in batches]
+
+    def binary(r: tuple[Any, ...]) -> tuple[Any, ...]:
+        meta = r[_META_AT]
+        return (*r[:_META_AT], None if meta is None else b"\x01" + meta.encode(), *r[_META_AT + 1 :])
+
+    return [[binary(r) for r in rows] for rows in batches]
 
 
 def copy_binary(conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> None:
@@ -427,17 +434,14 @@ WITH claimed AS (
     INSERT INTO event_keys (event_id) SELECT unnest(%s::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id
 )
 INSERT INTO events ({_COLUMNS})
-SELECT r.* FROM unnest(
-    %s::uuid[], %s::int8[], %s::int8[], %s::timestamptz[], %s::timestamptz[], %s::int8[], %s::timestamptz[],
-    %s::event_kind[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int4[], %s::int8[], %s::jsonb[]
-) AS r({_COLUMNS}) JOIN claimed USING (event_id)
+SELECT r.* FROM unnest({", ".join(f"%s::{BY_NAME[c].pg_type}[]" for c in COPY_COLUMNS)}) AS r({_COLUMNS}) JOIN claimed USING (event_id)
 ON CONFLICT DO NOTHING
 """
 
 
 def insert_unnest(conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> None:
     columns = [list(col) for col in zip(*rows, strict=True)]
-    conn.execute(_UNNEST_SQL, [columns[0], *columns])
+    conn.execute(_UNNEST_SQL, [columns[_ID_AT], *columns])
 
 
 def ensure_partitions(url: str, batches: list[list[tuple[Any, ...]]]) -> None:
