@@ -17,7 +17,9 @@ import polars as pl
 from floyo.errors import InvalidInput
 
 DEFAULT_IDLE_GAP = timedelta(minutes=30)
-KEY_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"  # chrono's; DuckDB: strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ') in UTC
+KEY_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.6fZ"  # chrono's format
+# the same key in DuckDB over a per-session relation (``lake.sql``: ``SELECT {KEY_SQL} FROM sessions``)
+KEY_SQL = "user_id::VARCHAR || '@' || strftime(start::TIMESTAMP, '%Y-%m-%dT%H:%M:%S.%fZ')"
 
 
 def assign_sessions(events: pl.LazyFrame, *, idle_gap: timedelta = DEFAULT_IDLE_GAP) -> pl.LazyFrame:

@@ -11,7 +11,7 @@ import pytest
 from features import lake
 from features.build import build_features
 from features.sequences import sequences
-from features.sessions import assign_sessions, parse_session_key, session_events, sessions
+from features.sessions import KEY_SQL, assign_sessions, parse_session_key, session_events, sessions
 from features.transactions import transactions
 from floyo.errors import InvalidInput
 from ingest.lake_export import export_lake
@@ -29,6 +29,14 @@ def test_the_key_is_the_user_and_the_first_event_time_in_every_table() -> None:
     assert transactions(assigned).collect().sort("session_id")["session_key"].to_list() == keys
     assert sequences(assigned).collect().sort("session_id")["session_key"].to_list() == keys
     assert parse_session_key(keys[1]) == (1, T0 + timedelta(minutes=71))
+
+
+def test_duckdb_computes_the_same_keys(tmp_path: Path) -> None:
+    (tmp_path / "sessions").mkdir()
+    sessions(EVENTS).collect().write_parquet(tmp_path / "sessions" / "sessions.parquet")
+    pairs = lake.sql(f"SELECT session_key, {KEY_SQL} FROM sessions", path=tmp_path).fetchall()
+    assert len(pairs) == 3
+    assert all(polars_key == duckdb_key for polars_key, duckdb_key in pairs)
 
 
 @pytest.mark.parametrize("bad", ["", "17", "x@2026-11-23T09:00:00.000000Z", "1@yesterday", "1@2026-11-23T09:00:00"])
@@ -104,6 +112,7 @@ def test_rule_evidence_resolves_to_the_same_events_after_appending_and_rebuildin
         assert _evidence_events(lake_path, evidence) == resolved
         new_ids = dict(lake.table("sessions", path=lake_path).select("session_key", "session_id").collect().iter_rows())
         assert all(new_ids[k] != old_ids[k] for k in evidence)  # the running count moved under every one of them
+
         # the training data names the same sessions the same way, with the same items
         def items(frame: pl.DataFrame) -> dict[str, list[str]]:
             kept = frame.filter(pl.col("transaction_id").is_in(evidence))
