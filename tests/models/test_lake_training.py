@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import mlflow
 from features.demo_data import store
 from features.pipeline import export_and_build
+from features.sessions import parse_session_key
 from features.synth import generate
 from floyo.cli import app
 from floyo.db import reset_engine
@@ -93,6 +94,8 @@ def test_train_on_the_lake_registers_four_champions_and_patterns_read_them(lake_
     listed = json.loads(rules.stdout)
     assert listed
     assert all(r["count"] >= 1 and r["evidence"] for r in listed)
+    # the evidence the champion (loaded from MLflow) shows is stable session keys, not build-local numbers
+    assert all(parse_session_key(key)[0] >= 1 for r in listed for key in r["evidence"])
     # 12 days of sessions are too few for personal rules: the writer is shown the global ones, marked so
     assert {r["scope"] for r in listed} == {"global"}
     text = CliRunner().invoke(app, ["patterns", "workflows", "--user", WRITER])
