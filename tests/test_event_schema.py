@@ -70,5 +70,5 @@ def test_the_lake_files_have_the_registrys_schema(database_url: str, tmp_path: P
         assert read.schema == lake.EVENTS_SCHEMA
         with ldb.engine.connect() as conn:
             stored = conn.execute(text("SELECT exit_code, duration_ms, meta FROM events WHERE kind = 'run'")).all()
-        assert stored == [(2, 5, {}), (2, 5, {})]
+        assert [tuple(r) for r in stored] == [(2, 5, {}), (2, 5, {})]
         assert read.filter(kind="run")["meta"].to_list() == ["{}", "{}"]
