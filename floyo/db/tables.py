@@ -67,6 +67,3 @@ event_keys = Table(
     metadata,
     Column("event_id", UUID(as_uuid=True), primary_key=True),
 )
-
-# The columns a client sends and the server stores, in COPY order.
-EVENT_COPY_COLUMNS = event_schema.COPY_COLUMNS
