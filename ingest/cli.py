@@ -22,7 +22,7 @@ def _announce(*, dry_run: bool = False) -> Callable[[RetentionPlan], None]:
     def say(plan: RetentionPlan) -> None:
         if dry_run:
             typer.echo(f"dry run: {plan.describe()}; nothing deleted")
-        else:
+        elif plan.rows or plan.lake_dates:
             typer.echo(f"deleting now: {plan.describe()}", err=True)
 
     return say

@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 
 def log_retention(plan: RetentionPlan) -> None:
-    """Say in the log, before anything is deleted, what retention is about to delete."""
-    log.warning(
+    """Say in the log, before anything is deleted, what retention is about to delete (a warning when anything)."""
+    log.log(
+        logging.WARNING if plan.rows or plan.lake_dates else logging.INFO,
         plan.describe(),
         extra={"cutoff": plan.cutoff.isoformat(), "rows": plan.rows, "lake_dates": plan.lake_dates, "days": plan.days},
     )

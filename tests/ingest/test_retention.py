@@ -126,6 +126,9 @@ def test_configured_retention_says_first_deletes_and_a_reimport_is_stored_again(
     assert "retention deleted 10 rows and 10 lake dates" in result.output
     assert _counts(db) == (total - 10, total - 10)  # the deleted events' ids went with them
     assert len(lake_seqs(db.settings.lake_path)) == total - 10
+    quiet = CliRunner().invoke(app, ["export"])  # nothing old left: no announcement, the summary says 0
+    assert "deleting now" not in quiet.output
+    assert "retention deleted 0 rows and 0 lake dates" in quiet.output
 
     # the same log sent again: stored again, not swallowed as duplicates of rows that no longer exist
     assert db.ingest(old) == len(old)
