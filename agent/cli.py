@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from floyo.cli_support import fail
+
 if TYPE_CHECKING:
     from agent.config import AgentConfig
 
@@ -31,7 +33,8 @@ def _config(config: str | None, state_dir: str | None, **overrides: Any) -> Agen
 
 
 def _errors(func: F) -> F:
-    """One line on stderr and exit 1 for expected failures (without floyo.cli's database imports: RSS matters)."""
+    """One line on stderr and exit 1 for expected failures; ``friendly_errors`` without its database imports (the
+    agent's RSS matters), and with OSError, which the agent meets on files."""
     import functools
 
     from floyo.errors import FloyoError
@@ -44,8 +47,7 @@ def _errors(func: F) -> F:
             message = f"{exc.message} [{exc.code}]"
         except (OSError, ValueError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1)
+        raise fail(message)
 
     return wrapper  # type: ignore[return-value]
 
@@ -141,8 +143,7 @@ def shell_hook(shell: Annotated[str, typer.Argument(help="bash or zsh")]) -> Non
     from agent.shell import hook_snippet
 
     if shell not in ("bash", "zsh"):
-        typer.secho("error: the shell must be bash or zsh", err=True, fg=typer.colors.RED)
-        raise typer.Exit(2)
+        raise fail("the shell must be bash or zsh", 2)
     typer.echo(hook_snippet(shell), nl=False)
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
-from floyo.errors import FloyoError
+from floyo.cli_support import fail, friendly_errors, progress_bar
 
 app = typer.Typer(help="Floyo: learn repeated file-and-tool workflows and suggest automations.", no_args_is_help=True)
 db_app = typer.Typer(help="The database: migrations and the embedded server.", no_args_is_help=True)
@@ -19,45 +17,6 @@ ingest_app = typer.Typer(help="Load events from files.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(ingest_app, name="ingest")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one line to stderr and return the exit to raise."""
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
-
-
-def friendly_errors(func: F) -> F:
-    """Turn expected failures into one line on stderr and a non-zero exit, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from psycopg.errors import UndefinedFunction, UndefinedTable
-        from pydantic import ValidationError
-        from sqlalchemy.exc import OperationalError, ProgrammingError
-
-        try:
-            return func(*args, **kwargs)
-        except FloyoError as exc:
-            raise fail(f"{exc.message} [{exc.code}]") from None
-        except OperationalError as exc:
-            raise fail(f"the database is unreachable: {str(exc.orig).strip().splitlines()[0]}") from None
-        except (ProgrammingError, UndefinedTable, UndefinedFunction) as exc:
-            orig = getattr(exc, "orig", exc)
-            if not isinstance(orig, UndefinedTable | UndefinedFunction):
-                raise
-            first = str(orig).strip().splitlines()[0]
-            raise fail(f"the database schema is missing or old ({first}): run `floyo db migrate`") from None
-        except ValidationError as exc:  # settings refused: name the variable, not pydantic's headline
-            err = exc.errors()[0]
-            where = "FLOYO_" + "_".join(str(p) for p in err["loc"]).upper() + ": " if err["loc"] else ""
-            raise fail(f"invalid setting: {where}{err['msg'].removeprefix('Value error, ')}") from None
-        except ValueError as exc:
-            raise fail(str(exc).splitlines()[0]) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.command()
@@ -190,7 +149,8 @@ def ingest_file(
     """Load a CSV event log through the API's validation and storage path, one user per author."""
     from ingest.loader import load_log_file
 
-    summary = load_log_file(path, root=root or path.name.split(".")[0], device=device, progress=sys.stderr.isatty())
+    with progress_bar(f"loading {path.name}", enabled=sys.stderr.isatty()) as bar:
+        summary = load_log_file(path, root=root or path.name.split(".")[0], device=device, progress=bar.advance)
     typer.echo(summary.describe())
     if summary.rejected:
         raise fail(
@@ -214,6 +174,32 @@ def demo(
     run_demo(port=port, log_path=log, personas=personas, days=days, train=train)
 
 
+@app.command("demo-data")
+@friendly_errors
+def demo_data(
+    personas: Annotated[int, typer.Option(min=1, help="how many synthetic people")] = 50,
+    days: Annotated[int, typer.Option(min=1, max=3650, help="days of activity, ending yesterday")] = 60,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same events)")] = 0,
+    out: Annotated[Path | None, typer.Option(help="write a CSV log (.csv or .csv.gz) instead of storing")] = None,
+) -> None:
+    """Generate synthetic personas with planted workflows; store them like the API does (or write --out), with truth."""
+    from features.synth import generate
+    from floyo.demo_data import store, truth_file, write_csv
+    from floyo.settings import get_settings
+
+    data = generate(personas=personas, days=days, seed=seed)
+    if out is not None:
+        typer.echo(write_csv(data, out).describe())
+        return
+    from floyo.db import get_engine
+
+    settings = get_settings()
+    truth = truth_file(settings, seed=seed, personas=personas, days=days)
+    with progress_bar("storing events", data.n_events, enabled=sys.stderr.isatty()) as bar:
+        summary = store(data, get_engine(), settings, truth, advance=bar.advance)
+    typer.echo(summary.describe())
+
+
 @app.command()
 @friendly_errors
 def stop() -> None:
@@ -228,10 +214,11 @@ def _register_parts() -> None:
     # each part owns its commands; its cli module imports only typer at the top, so `floyo --help` stays instant
     from agent.cli import register as register_agent
     from features.cli import register as register_features
+    from ingest.cli import register as register_ingest
     from jobs.cli import register as register_jobs
     from models.cli import register as register_models
 
-    for register in (register_agent, register_features, register_models, register_jobs):
+    for register in (register_agent, register_ingest, register_features, register_models, register_jobs):
         register(app)
 
 

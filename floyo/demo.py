@@ -139,20 +139,20 @@ def database_summary() -> dict[str, Any]:
 
 def store_personas(settings: Settings, *, personas: int, days: int, seed: int = 0) -> str:
     """Synthetic personas with planted workflows, stored through the ingest path; one line to print."""
-    from features.demo_data import store
     from features.synth import generate
     from floyo.db import get_engine
+    from floyo.demo_data import store, truth_file
 
     data = generate(personas=personas, days=days, seed=seed)
-    truth = settings.data_dir / "synth" / f"truth-seed{seed}-{personas}p-{days}d.json"
+    truth = truth_file(settings, seed=seed, personas=personas, days=days)
     return store(data, get_engine(), settings, truth).describe()
 
 
 def export_and_build_lines(settings: Settings) -> list[str]:
     """Export to the lake and build the feature tables; lines to print."""
-    from features.pipeline import export_and_build
+    from jobs.refresh import export_and_build
 
-    # the sample log spans 2010-2026: the default retention would delete most of it from the demo
+    # the sample log spans 2010-2026: even a configured retention must not delete most of the demo's data
     summary = export_and_build(settings, retention=False)
     rows = ", ".join(f"{table} {count}" for table, count in summary["features"]["rows"].items())
     exported = summary["export"]

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
 
     # --- lake and mlflow
     lake_dir: Path | None = None
-    retention_days: int = Field(default=365, ge=0)  # 0 keeps events forever
+    retention_days: int = Field(default=0, ge=0)  # 0 (the default): retention off, events are kept forever
     mlflow_uri: str | None = None
 
     # --- models: association rules (caps keep a huge vocabulary from blowing up time and memory)

@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from floyo import event_schema
 from floyo.db.engine import psycopg_conninfo
 from floyo.errors import Conflict
 from floyo.settings import Settings
+from ingest.lake_retention import RetentionPlan, apply_retention, plan_retention
 
 EXPORT_LOCK_KEY = 0x466C6F796F4C616B  # "FloyoLak": one exporter per database
 DEFAULT_CHUNK_SEQS = 250_000
@@ -76,6 +76,7 @@ class ExportResult:
     files_written: int = 0
     recovered_files: int = 0
     compacted_partitions: int = 0
+    retention: dict[str, Any] | None = None  # the plan retention carried out (None: retention off or skipped)
     retention_rows_deleted: int = 0
     retention_dates_deleted: int = 0
     seconds: float = 0.0
@@ -90,8 +91,13 @@ class ExportResult:
         rate = self.exported / self.seconds if self.seconds else 0.0
         return (
             f"exported {self.exported} events (seq {self.watermark_before} -> {self.watermark}) in {self.seconds:.2f} s "
-            f"({rate:,.0f}/s), {self.files_written} files, {self.compacted_partitions} dates compacted, retention "
-            f"deleted {self.retention_rows_deleted} rows and {self.retention_dates_deleted} lake dates"
+            f"({rate:,.0f}/s), {self.files_written} files, {self.compacted_partitions} dates compacted, "
+            + (
+                "retention off"
+                if self.retention is None
+                else f"retention deleted {self.retention_rows_deleted} rows and {self.retention_dates_deleted} "
+                f"lake dates before {self.retention['cutoff']}"
+            )
         )
 
 
@@ -305,8 +311,10 @@ def export_lake(
     lock_timeout_s: float = 30.0,
     progress: Progress | None = None,
     on_chunk: Callable[[int, int, int], None] | None = None,
+    on_retention: Callable[[RetentionPlan], None] | None = None,
 ) -> ExportResult:
-    """Move every committed event above the watermark into the lake, exactly once; then compact and apply retention."""
+    """Move every committed event above the watermark into the lake, exactly once; then compact and, when
+    ``FLOYO_RETENTION_DAYS`` is set and ``retention`` is true, apply retention after ``on_retention(plan)``."""
     started = time.perf_counter()
     lake = settings.lake_path
     conninfo = _conninfo(engine)
@@ -326,11 +334,13 @@ def export_lake(
                 progress(result.exported, hi - result.watermark_before)
         result.watermark = read_watermark(conn)
         result.compacted_partitions = compact(lake)
-        if retention and settings.retention_days > 0:
-            from ingest.lake_retention import apply_retention
-
+        if retention and settings.retention_days:
+            plan = plan_retention(conn, events_dir(lake), settings.retention_days)
+            if on_retention:
+                on_retention(plan)  # said before anything is deleted
+            result.retention = plan.as_dict()
             result.retention_rows_deleted, result.retention_dates_deleted = apply_retention(
-                conn, lake, settings.retention_days
+                conn, events_dir(lake), plan
             )
     result.seconds = time.perf_counter() - started
     return result
@@ -399,6 +409,21 @@ def compact(lake: Path, *, max_rows: int = COMPACT_MAX_ROWS) -> int:
     return merged
 
 
-def retention_cutoff(days: int, *, now: datetime | None = None) -> date:
-    """The first date kept by a retention of ``days`` days."""
-    return ((now or datetime.now(UTC)) - timedelta(days=days)).date()
+def run_retention(
+    engine: Engine,
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    on_retention: Callable[[RetentionPlan], None] | None = None,
+) -> RetentionPlan | None:
+    """Apply ``FLOYO_RETENTION_DAYS`` alone, under the export lock, after ``on_retention(plan)`` (``dry_run``: only
+    count); None when retention is off."""
+    if not settings.retention_days:
+        return None
+    with _export_lock(_conninfo(engine)) as conn:
+        plan = plan_retention(conn, events_dir(settings.lake_path), settings.retention_days)
+        if on_retention:
+            on_retention(plan)
+        if not dry_run:
+            apply_retention(conn, events_dir(settings.lake_path), plan)
+    return plan

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -52,10 +52,11 @@ class _DeviceCache:
 
 
 def load_log_file(
-    path: Path, *, root: str, device: str = "import", progress: bool = False,
+    path: Path, *, root: str, device: str = "import", progress: Callable[[int], None] | None = None,
     engine: Engine | None = None, settings: Settings | None = None,
 ) -> LoadSummary:  # fmt: skip
-    """Load every row of ``path``; bad rows are counted with their reasons, good ones stored exactly once."""
+    """Load every row of ``path``; bad rows are counted with their reasons, good ones stored exactly once;
+    ``progress(1)`` after each row read."""
     engine = engine or get_engine()
     settings = settings or get_settings()
     devices = _DeviceCache(engine, device)
@@ -73,36 +74,15 @@ def load_log_file(
         summary.rejected += len(result.rejected)
         rejected.extend((rows[r.index].line, r.reason) for r in result.rejected[:MAX_REASONS_SHOWN])
 
-    with _Progress(progress, path) as advance:
-        for row in read_log(path, root=root):
-            summary.read += 1
-            pending[row.author].append(row)
-            if len(pending[row.author]) >= settings.max_batch_events:
-                flush(row.author)
-            advance()
-        for author in list(pending):
-            flush(author)
+    for row in read_log(path, root=root):
+        summary.read += 1
+        pending[row.author].append(row)
+        if len(pending[row.author]) >= settings.max_batch_events:
+            flush(row.author)
+        if progress:
+            progress(1)
+    for author in list(pending):
+        flush(author)
     summary.users = len(devices.ids)
     summary.reasons = [f"line {line}: {reason}" for line, reason in sorted(rejected)]
     return summary
-
-
-class _Progress:
-    """A rich progress bar over rows when attached to a terminal; a no-op otherwise."""
-
-    def __init__(self, enabled: bool, path: Path) -> None:
-        self.enabled, self.path = enabled, path
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import Progress
-
-        self._bar = Progress(transient=True)
-        self._bar.start()
-        task = self._bar.add_task(f"loading {self.path.name}", total=None)
-        return lambda: self._bar.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._bar.stop()

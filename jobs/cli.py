@@ -8,7 +8,7 @@ def register(app: typer.Typer) -> None:
     """Add ``floyo job`` to the ``floyo`` app."""
     from typing import Annotated
 
-    from floyo.cli import fail, friendly_errors
+    from floyo.cli_support import fail, friendly_errors, progress_bar
 
     job_app = typer.Typer(help="The background job: export, features, train, evaluate, promote.", no_args_is_help=True)
     app.add_typer(job_app, name="job")
@@ -23,10 +23,9 @@ def register(app: typer.Typer) -> None:
 
         from floyo.settings import get_settings
         from jobs.pipeline import STEPS, run_pipeline
-        from models.progress import progress_bar
 
-        with progress_bar(STEPS, "pipeline", enabled=sys.stderr.isatty()) as step:
-            result = run_pipeline(get_settings(), trigger="cli", force=force, progress=step)
+        with progress_bar("pipeline", STEPS, enabled=sys.stderr.isatty()) as bar:
+            result = run_pipeline(get_settings(), trigger="cli", force=force, progress=bar.step)
         typer.echo(result.describe())
         for m in result.summary.get("models", []):
             typer.echo(f"  {m['name']} v{m['version']}: mrr {m['mrr']:.3f} {'promoted' if m['promoted'] else 'kept'}")

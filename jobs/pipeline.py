@@ -103,7 +103,7 @@ def _run_steps(
     settings: Settings, engine: Engine, result: JobResult, *, force: bool, progress: Progress | None
 ) -> JobResult:
     """Export and build features, then train, evaluate and promote unless nothing changed."""
-    from features.pipeline import export_and_build
+    from jobs.refresh import export_and_build
     from models.lakedata import train_from_lake
 
     step = progress or (lambda _name: None)

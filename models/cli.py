@@ -11,8 +11,7 @@ def register(app: typer.Typer) -> None:
     from pathlib import Path
     from typing import Annotated
 
-    from floyo.cli import friendly_errors
-    from models.progress import progress_bar
+    from floyo.cli_support import friendly_errors, progress_bar
 
     @app.command()
     @friendly_errors
@@ -48,13 +47,13 @@ def register(app: typer.Typer) -> None:
 
         if events is not None and (user is not None or since is not None):
             raise typer.BadParameter("--user and --since read the lake: leave out --events")
-        with progress_bar(len(FAMILIES) + 1, "training", enabled=sys.stderr.isatty()) as step:
+        with progress_bar("training", len(FAMILIES) + 1, enabled=sys.stderr.isatty()) as bar:
             if events is not None:
-                step("data")
-                results = train_from_log(events, test_frac=test_frac, progress=step)
+                bar.step("data")
+                results = train_from_log(events, test_frac=test_frac, progress=bar.step)
             else:
                 when = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
-                results = train_from_lake(get_settings(), user=user, since=when, test_frac=test_frac, progress=step)
+                results = train_from_lake(get_settings(), user=user, since=when, test_frac=test_frac, progress=bar.step)
         for r in results:
             before = "none" if r["champion_before"] is None else f"v{r['champion_before']} mrr {r['champion_mrr']:.3f}"
             verdict = "promoted to champion" if r["promoted"] else "kept the champion"

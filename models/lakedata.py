@@ -17,23 +17,9 @@ from features.sessions import assign_sessions
 from floyo.errors import InvalidInput, NotFound
 from floyo.settings import Settings
 from models.train import Progress, TrainingData, train_all
+from models.users import resolve_user
 
 EVENT_COLUMNS = ("seq", "user_id", "ts", "kind", "path", "ext", "tool")
-
-
-def resolve_user(user: str, settings: Settings) -> int:
-    """A user's id from their name (or an id given as digits)."""
-    from sqlalchemy import text
-
-    from floyo.db import get_engine
-
-    with get_engine().connect() as conn:
-        found = conn.execute(text("SELECT id FROM users WHERE name = :n"), {"n": user}).scalar()
-    if found is not None:
-        return int(found)
-    if user.isdigit():
-        return int(user)
-    raise NotFound("no_such_user", f"no user named {user!r}")
 
 
 def training_data(

@@ -83,7 +83,7 @@ def _user_key(user: str, known: set[str]) -> str:
     if user in known:
         return user
     from floyo.settings import get_settings
-    from models.lakedata import resolve_user
+    from models.users import resolve_user
 
     return str(resolve_user(user, get_settings()))
 

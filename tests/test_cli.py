@@ -217,6 +217,12 @@ def test_ingest_file_failures_are_one_line(settings, tmp_path):
         ["token", "list"],
         ["token", "revoke"],
         ["ingest", "file"],
+        ["export"],
+        ["retention"],
+        ["demo-data"],
+        ["features", "build"],
+        ["job", "run"],
+        ["train"],
     ],
 )
 def test_every_command_explains_itself(command):
@@ -224,6 +230,23 @@ def test_every_command_explains_itself(command):
     assert result.exit_code == 0
     assert "Usage" in result.stdout
     assert len(result.stdout) > 100
+
+
+def test_the_parts_commands_are_all_registered_once():
+    """Moving commands between parts (demo-data to the demo, export to ingest) kept every name, and only one."""
+    import typer.main
+
+    names = list(typer.main.get_group(app).commands)
+    for name in ("serve", "demo", "demo-data", "stop", "export", "retention", "train", "evaluate", "features", "job"):
+        assert name in names, (name, names)
+    assert len(app.registered_commands) + len(app.registered_groups) == len(names)  # none shadowed by another
+
+
+def test_retention_on_an_unreachable_database_is_one_line(settings, use_database, monkeypatch):
+    monkeypatch.setenv("FLOYO_RETENTION_DAYS", "30")
+    get_settings.cache_clear()
+    use_database("postgresql://postgres@127.0.0.1:1/nowhere")
+    assert_one_line_failure(invoke("retention", "--dry-run"), "unreachable")
 
 
 def test_commands_on_a_database_never_migrated_say_so_in_one_line(settings, database_url, use_database, tmp_path):

@@ -19,8 +19,9 @@ from tests.utils.server import free_port
 def demo_env(database_url, tmp_path):
     with scratch_database(database_url) as url:
         migrate.upgrade(url)
+        env = {k: v for k, v in os.environ.items() if k != "FLOYO_RETENTION_DAYS"}  # as after a fresh install
         yield {
-            **os.environ,
+            **env,
             "FLOYO_DATABASE_URL": url,
             "FLOYO_DATA_DIR": str(tmp_path / "data"),
             "FLOYO_PORT": str(free_port()),
@@ -55,9 +56,16 @@ def test_demo_ingests_sample_log_once_and_stops(demo_env):
         assert _number(r"events:\s+(\d+) \(", first.stdout) == 9242 + synthetic
         assert httpx.get(f"{base_url}/health/readiness").status_code == 200
 
+        # the first `floyo export` after the demo deletes nothing: retention is off unless configured
+        exported = _floyo(demo_env, "export")
+        assert exported.returncode == 0, exported.stderr
+        assert "retention off" in exported.stdout
+        assert "deleting" not in exported.stderr
+
         again = _floyo(demo_env, "demo", "--personas", "2", "--days", "3", "--no-train")
         assert again.returncode == 0, again.stderr
         assert "0 accepted, 9242 duplicate (already stored), 4 rejected" in again.stdout
+        assert _number(r"events:\s+(\d+) \(", again.stdout) == 9242 + synthetic  # nothing was lost
         assert "(0 events exported this run)" in again.stdout
         assert "trained in" not in again.stdout
     finally:

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from features import lake
-from features.pipeline import export_and_build
 from floyo.db import reset_engine
 from floyo.settings import get_settings
+from jobs.refresh import export_and_build
 from tests.features.helpers import LakeDB, days_ago, events_at, lake_db, lake_seqs
 
 

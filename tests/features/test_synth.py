@@ -95,8 +95,8 @@ def test_planted_workflows_show_up_in_the_directly_follows_graph(data: SynthData
 
 
 def test_csv_log_round_trips_through_features_logs(data: SynthData, tmp_path: Path) -> None:
-    from features.demo_data import write_csv
     from features.logs import read_csv_log
+    from floyo.demo_data import write_csv
 
     summary = write_csv(data, tmp_path / "synth.csv.gz")
     assert summary.truth == tmp_path / "synth.truth.json"

@@ -109,8 +109,8 @@ def test_loading_keeps_a_token_made_for_the_import_device(fresh_database, tmp_pa
 
 
 def test_a_synthetic_csv_log_loads_without_rejections(fresh_database, tmp_path):
-    from features.demo_data import write_csv
     from features.synth import generate
+    from floyo.demo_data import write_csv
 
     data = generate(personas=3, days=3, seed=7)
     log = tmp_path / "synth.csv.gz"

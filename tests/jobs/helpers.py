@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from features.demo_data import store
 from features.synth import generate
 from floyo.db import reset_engine
+from floyo.demo_data import store
 from floyo.settings import get_settings
 from tests.features.helpers import LakeDB, lake_db
 

@@ -12,9 +12,9 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 import mlflow
-from features.demo_data import store
 from features.synth import generate
 from floyo.cli import app
+from floyo.demo_data import store
 from floyo.settings import get_settings
 from jobs.pipeline import job_lock, run_pipeline
 from jobs.schedule import parse_interval, run_schedule

@@ -14,13 +14,13 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 import mlflow
-from features.demo_data import store
-from features.pipeline import export_and_build
 from features.sessions import parse_session_key
 from features.synth import generate
 from floyo.cli import app
 from floyo.db import reset_engine
+from floyo.demo_data import store
 from floyo.settings import get_settings
+from jobs.refresh import export_and_build
 from models import tracking
 from tests.features.helpers import LakeDB, lake_db
 

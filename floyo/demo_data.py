@@ -1,4 +1,8 @@
-"""``floyo demo-data``: store synthetic personas through the ingest path, or write them as a CSV log, with the truth."""
+"""``floyo demo-data``: store synthetic personas through the ingest path, or write them as a CSV log, with the truth.
+
+Part of the demo, hence of the composition root: generating personas is ``features.synth``'s, storing them drives
+``ingest``, which ``features`` never does.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from features.synth import SynthData
 
 BATCH = 5000
 KIND_TO_ACTION = {"create": "created", "modify": "modified", "delete": "deleted", "move": "renamed"}
-# the log format of ../shared/data/README.md, then the fields it cannot express (readers ignore unknown columns)
+# the git-derived log format (see ingest/csvlog.py), then the fields it cannot express (readers ignore unknown columns)
 CSV_HEADER = (
     "event_id",
     "user_id",
@@ -64,6 +68,11 @@ def write_truth(data: SynthData, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(data.truth, option=orjson.OPT_INDENT_2))
     return path
+
+
+def truth_file(settings: Any, *, seed: int, personas: int, days: int) -> Path:
+    """Where the ground truth of stored personas goes: ``$FLOYO_DATA_DIR/synth/``."""
+    return Path(settings.data_dir) / "synth" / f"truth-seed{seed}-{personas}p-{days}d.json"
 
 
 def author_id(name: str) -> str:
