@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -202,12 +203,16 @@ def test_watch_limit_is_reported_and_the_root_polled(tree, tmp_path):
     config = AgentConfig(
         roots={"proj": tree}, state_dir=tmp_path / "state", debounce_seconds=0.3, poll_interval_seconds=0.5
     )
-    saved = WATCH_LIMIT.read_text()
-    WATCH_LIMIT.write_text(str(user_watches() + 3))  # room for 3 of the tree's 12 folders
-    try:
-        w = InProcessWatcher(config).__enter__()
-    finally:
-        WATCH_LIMIT.write_text(saved)
+    # The limit is machine-wide: two suites running this at once would each "restore" the other's lowered value
+    # and leave the machine with a handful of watches, so lowering and restoring is serialised by a lock file.
+    with open("/tmp/floyo-test-inotify-limit.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saved = WATCH_LIMIT.read_text()
+        WATCH_LIMIT.write_text(str(user_watches() + 3))  # room for 3 of the tree's 12 folders
+        try:
+            w = InProcessWatcher(config).__enter__()
+        finally:
+            WATCH_LIMIT.write_text(saved)
     try:
         assert w.watcher.polled == {"proj"}
         for i in range(10):
