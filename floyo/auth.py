@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+import psycopg
 from sqlalchemy import Connection, text
 
 from floyo.errors import NotFound, Unauthorized
@@ -119,23 +120,22 @@ def revoke_device_token(conn: Connection, *, user: str, device: str) -> None:
         raise NotFound("no_such_token", f"no live token for device {device!r} of user {user!r}")
 
 
-# One round trip. Revocation is read on every request; last_used_at is written at most once a minute per
-# device, so a busy agent's requests stay read-only (no row lock, no WAL flush at commit).
-_AUTHENTICATE_DEVICE = text(
-    "WITH d AS (SELECT d.id AS device_id, d.last_used_at, u.id AS user_id, u.name, u.is_admin "
-    "FROM devices d JOIN users u ON u.id = d.user_id WHERE d.token_hash = :h AND d.revoked_at IS NULL), "
-    "touched AS (UPDATE devices SET last_used_at = now() FROM d WHERE devices.id = d.device_id "
-    "AND (d.last_used_at IS NULL OR d.last_used_at < now() - interval '1 minute')) "
-    "SELECT device_id, user_id, name, is_admin FROM d"
-)
+def authenticate_device(conn: psycopg.Connection[Any], token: str) -> Principal:
+    """The principal behind a device token; Unauthorized when unknown or revoked (``last_used_at`` to the minute).
 
-
-def authenticate_device(conn: Connection, token: str) -> Principal:
-    """The principal behind a device token; Unauthorized when unknown or revoked (``last_used_at`` to the minute)."""
-    row = conn.execute(_AUTHENTICATE_DEVICE, {"h": hash_token(token)}).one_or_none()
+    Runs as the request role before any user is known: the definer function reads the token's row only.
+    """
+    row = conn.execute("SELECT * FROM floyo_authenticate_device(%s)", (hash_token(token),)).fetchone()
     if row is None:
         raise Unauthorized("invalid_token", "the device token is unknown or revoked")
-    return Principal(int(row.user_id), row.name, bool(row.is_admin), int(row.device_id))
+    device_id, user_id, name, is_admin = row
+    return Principal(int(user_id), name, bool(is_admin), int(device_id))
+
+
+def user_by_name(conn: psycopg.Connection[Any], name: str) -> Principal | None:
+    """The user named ``name`` (None if there is none), readable by the request role through a definer function."""
+    row = conn.execute("SELECT id, name, is_admin FROM floyo_user_by_name(%s)", (name,)).fetchone()
+    return None if row is None else Principal(int(row[0]), row[1], bool(row[2]))
 
 
 def issue_jwt(settings: Settings, *, user: str, ttl: timedelta = timedelta(hours=1)) -> str:
@@ -147,7 +147,7 @@ def issue_jwt(settings: Settings, *, user: str, ttl: timedelta = timedelta(hours
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
 
 
-def authenticate_jwt(conn: Connection, settings: Settings, token: str) -> Principal:
+def authenticate_jwt(conn: psycopg.Connection[Any], settings: Settings, token: str) -> Principal:
     """The principal behind a person's JWT; Unauthorized when invalid, expired or for an unknown user."""
     try:
         claims = jwt.decode(
@@ -161,15 +161,13 @@ def authenticate_jwt(conn: Connection, settings: Settings, token: str) -> Princi
         raise Unauthorized("token_expired", "the bearer token has expired") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("invalid_token", f"the bearer token is invalid: {exc}") from exc
-    row = conn.execute(
-        text("SELECT id, name, is_admin FROM users WHERE name = :n"), {"n": str(claims["sub"])}
-    ).one_or_none()
-    if row is None:
+    principal = user_by_name(conn, str(claims["sub"]))
+    if principal is None:
         raise Unauthorized("unknown_user", "the bearer token's subject is not a Floyo user")
-    return Principal(int(row.id), row.name, bool(row.is_admin))
+    return principal
 
 
-def authenticate(conn: Connection, settings: Settings, authorization: str | None) -> Principal:
+def authenticate(conn: psycopg.Connection[Any], settings: Settings, authorization: str | None) -> Principal:
     """Resolve an ``Authorization`` header: device tokens start with ``floyo_``, anything else is a JWT."""
     if not authorization:
         raise Unauthorized("missing_token", "send 'Authorization: Bearer <token>'")

@@ -1,14 +1,24 @@
-"""Dependencies the routes receive: settings, the engine, the calling principal."""
+"""Dependencies the routes receive: settings, the engine, and the caller's scoped connection.
+
+Every route that touches per-user data takes ``ScopedConn`` (or ``CurrentPrincipal``, which comes from it):
+one transaction that runs as ``floyo_user`` with ``app.user_id`` set to the caller, so PostgreSQL's row
+level security decides what the route may see and write. Routes mounted on ``protected_router`` get it
+even when they do not ask; only the operations routes (health, readiness, metrics) do without.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+import psycopg
+from fastapi import APIRouter, Depends, Header, Request
 from sqlalchemy import Engine
 
-from floyo.auth import Principal, authenticate
-from floyo.errors import Forbidden
+from floyo.auth import Principal, authenticate, user_by_name
+from floyo.db.scoping import ScopedConnection, scoped_connection
+from floyo.errors import Forbidden, NotFound
 from floyo.settings import Settings
 
 
@@ -26,18 +36,67 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EngineDep = Annotated[Engine, Depends(get_app_engine)]
 
 
-def get_principal(
+@dataclass(slots=True)
+class RequestScope:
+    """The authenticated caller and the connection its request runs on (as ``floyo_user``, scoped to a user)."""
+
+    principal: Principal
+    scoped: ScopedConnection
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        return self.scoped.conn
+
+    @property
+    def user_id(self) -> int:
+        """The user whose rows the connection sees (the caller, or the user an admin named)."""
+        assert self.scoped.user_id is not None
+        return self.scoped.user_id
+
+    def act_for(self, user: str | None) -> int:
+        """Scope to the user an admin names (403 for anyone else, 404 for no such user); the scoped user's id."""
+        if user is None or user == self.principal.user_name:
+            return self.user_id
+        if not self.principal.is_admin:
+            raise Forbidden("not_your_events", "only an admin can act for another user")
+        other = user_by_name(self.conn, user)
+        if other is None:
+            raise NotFound("no_such_user", f"no user named {user!r}")
+        self.scoped.switch_to(other.user_id)
+        return other.user_id
+
+    def commit(self) -> None:
+        """Commit the route's work now (before answering), keeping the scope for anything after."""
+        self.scoped.commit()
+
+
+def get_request_scope(
     request: Request,
     settings: SettingsDep,
     engine: EngineDep,
     authorization: Annotated[str | None, Header(description="Bearer device token or JWT")] = None,
-) -> Principal:
-    """Authenticate the caller, then apply its rate limit."""
-    with engine.begin() as conn:
-        principal = authenticate(conn, settings, authorization)
-    key = f"d{principal.device_id}" if principal.device_id is not None else f"u{principal.user_id}"
-    request.app.state.limiter.check(key)
-    return principal
+) -> Iterator[RequestScope]:
+    """Authenticate the caller, apply its rate limit, and yield its scoped connection; committed after the route.
+
+    The exit runs after the response is sent (so a streamed export keeps its cursor): a route whose answer
+    depends on its writes being durable commits itself first (``RequestScope.commit``).
+    """
+    with scoped_connection(engine) as scoped:
+        principal = authenticate(scoped.conn, settings, authorization)
+        # the token check may stamp last_used_at: commit it now, so no device row lock is held for the request
+        scoped.commit()
+        key = f"d{principal.device_id}" if principal.device_id is not None else f"u{principal.user_id}"
+        request.app.state.limiter.check(key)
+        scoped.switch_to(principal.user_id)
+        yield RequestScope(principal, scoped)
+
+
+ScopedConn = Annotated[RequestScope, Depends(get_request_scope)]
+
+
+def get_principal(scope: ScopedConn) -> Principal:
+    """The authenticated caller (from the request's scoped connection)."""
+    return scope.principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
@@ -50,3 +109,8 @@ def get_admin(principal: CurrentPrincipal) -> Principal:
 
 
 AdminPrincipal = Annotated[Principal, Depends(get_admin)]
+
+
+def protected_router(**kwargs: Any) -> APIRouter:
+    """A router whose every route authenticates and runs scoped, whether or not it asks for ``ScopedConn``."""
+    return APIRouter(dependencies=[Depends(get_request_scope)], **kwargs)

@@ -12,10 +12,8 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import Engine
 
 from floyo import event_schema
-from floyo.db.scoping import scope_to_user
 from floyo.errors import InvalidInput
 from floyo.event_schema import BY_NAME, arrow_type
 
@@ -96,42 +94,33 @@ def _as_dict(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def list_events(
-    engine: Engine, f: EventFilter, *, limit: int, cursor: str | None
+    conn: psycopg.Connection[Any], f: EventFilter, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of events in (ts, seq) order and the cursor of the next page (None at the end)."""
+    """One page of events in (ts, seq) order and the cursor of the next page (None at the end).
+
+    ``conn`` is a request's scoped connection (``ingest.deps.ScopedConn``): RLS limits it to ``f.user_id``.
+    """
     where, params = _where(f)
     if cursor:
         params["c_ts"], params["c_seq"] = decode_cursor(cursor)
         where += " AND (e.ts, e.seq) > (%(c_ts)s, %(c_seq)s)"
     params["limit"] = limit + 1
-    raw = engine.raw_connection()
-    try:
-        conn: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
-        scope_to_user(conn, f.user_id)
-        rows = conn.execute(_SELECT + f"WHERE {where} ORDER BY e.ts, e.seq LIMIT %(limit)s", params).fetchall()
-        conn.rollback()
-    finally:
-        raw.close()
+    rows = conn.execute(_SELECT + f"WHERE {where} ORDER BY e.ts, e.seq LIMIT %(limit)s", params).fetchall()
     page = [_as_dict(r) for r in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][2], rows[limit - 1][0]) if len(rows) > limit else None
     return page, next_cursor
 
 
-def iter_event_rows(engine: Engine, f: EventFilter, *, chunk: int = 20_000) -> Iterator[list[tuple[Any, ...]]]:
-    """Every matching event in (ts, seq) order, in chunks, through a server-side cursor."""
+def iter_event_rows(
+    conn: psycopg.Connection[Any], f: EventFilter, *, chunk: int = 20_000
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Every matching event in (ts, seq) order, in chunks, through a server-side cursor on a scoped connection."""
     where, params = _where(f)
-    raw = engine.raw_connection()
-    try:
-        conn: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
-        scope_to_user(conn, f.user_id)
-        with conn.cursor(name="floyo_export") as cur:
-            cur.itersize = chunk
-            cur.execute(_SELECT + f"WHERE {where} ORDER BY e.ts, e.seq", params)
-            while rows := cur.fetchmany(chunk):
-                yield rows
-        conn.rollback()
-    finally:
-        raw.close()
+    with conn.cursor(name="floyo_export") as cur:
+        cur.itersize = chunk
+        cur.execute(_SELECT + f"WHERE {where} ORDER BY e.ts, e.seq", params)
+        while rows := cur.fetchmany(chunk):
+            yield rows
 
 
 def _csv_value(value: Any) -> Any:

@@ -1,4 +1,9 @@
-"""Idempotent storage of validated events: one transaction per batch, COPY into the monthly partitions."""
+"""Idempotent storage of validated events: one transaction per batch, as the request role, under RLS.
+
+PostgreSQL refuses ``COPY FROM`` into a table where row level security applies, so the rows are COPYed
+into a temporary table and moved into ``events`` by one ``INSERT ... SELECT``, which the policy checks
+(``user_id`` must be the scoped user's).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,17 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine
 
+from floyo.db.scoping import ScopedConnection
 from floyo.event_schema import COPY_COLUMNS, COPY_TYPES
 from floyo.events import ValidEvent
 from ingest.validation import Rejection, ValidatedBatch
 
-_COPY_SQL = f"COPY events ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COLUMNS = ", ".join(COPY_COLUMNS)
+# Dropped at commit or rollback: nothing outlives the batch's transaction.
+_STAGE_SQL = f"CREATE TEMP TABLE floyo_batch ON COMMIT DROP AS SELECT {_COLUMNS} FROM events WITH NO DATA"
+_COPY_SQL = f"COPY floyo_batch ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_MOVE_SQL = f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM floyo_batch"
 # Binary COPY (4x less client CPU than text, and no text parsing in the server) carries no type oids:
 # each value goes in its column's binary format (floyo.event_schema.COPY_TYPE says which, by name).
 _COPY_TYPES = COPY_TYPES
@@ -47,14 +56,20 @@ class StoreResult:
         }
 
 
-def ensure_partitions(conn: psycopg.Connection[Any], months: set[date], *, database: str) -> None:
-    """Create the monthly partitions these months need, in their own short transaction."""
+def _database_key(conn: psycopg.Connection[Any]) -> str:
+    info = conn.info
+    return f"{info.host}:{info.port}/{info.dbname}"
+
+
+def ensure_partitions(scoped: ScopedConnection, months: set[date]) -> None:
+    """Create the monthly partitions these months need, in their own short transaction (a definer function)."""
+    database = _database_key(scoped.conn)
     with _partitions_lock:
         missing = sorted(months - _known_partitions.get(database, set()))
     if not missing:
         return
-    conn.execute("SELECT floyo_ensure_event_partition(m) FROM unnest(%s::date[]) AS m", (missing,))
-    conn.commit()
+    scoped.conn.execute("SELECT floyo_ensure_event_partition(m) FROM unnest(%s::date[]) AS m", (missing,))
+    scoped.commit()
     with _partitions_lock:
         _known_partitions.setdefault(database, set()).update(missing)
 
@@ -101,18 +116,18 @@ def _rows(batch: ValidatedBatch, user_id: int, device_id: int) -> list[tuple[Any
     return [_row(e, user_id, device_id, skew, skew_ms, received_at) for _, e in batch.events]
 
 
-def _claim_all(conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> bool:
+def _claim_all(scoped: ScopedConnection, rows: list[tuple[Any, ...]]) -> bool:
     """Claim every event id by COPY (a third cheaper for the server than INSERT ... ON CONFLICT).
 
     False, with the transaction rolled back, when one was already taken: a resend, rare.
     """
     try:
-        with conn.cursor().copy(_CLAIM_ALL_SQL) as copy:
+        with scoped.conn.cursor().copy(_CLAIM_ALL_SQL) as copy:
             copy.set_types(("bytea",))
             for key in sorted(row[_ID_AT] for row in rows):  # the global order (see _claim)
                 copy.write_row((key,))
     except psycopg.errors.UniqueViolation:
-        conn.rollback()
+        scoped.rollback()
         return False
     return True
 
@@ -122,14 +137,15 @@ def _claim(conn: psycopg.Connection[Any], batch: ValidatedBatch) -> set[str]:
     # claim keys in one global order: concurrent batches overlapping in another order would deadlock
     # (canonical ids sort as their uuids do); one array literal is much cheaper to send than a list
     ids = "{" + ",".join(sorted(event.event_id for _, event in batch.events)) + "}"
-    with conn.pipeline():  # BEGIN and the claim in one round trip
-        cursor = conn.execute(_CLAIM_SQL, (ids,))
+    cursor = conn.execute(_CLAIM_SQL, (ids,))
     return {row[0] for row in cursor}
 
 
-def _store(conn: psycopg.Connection[Any], batch: ValidatedBatch, rows: list[tuple[Any, ...]]) -> list[int]:
-    claimed = None if _claim_all(conn, rows) else _claim(conn, batch)
+def _store(scoped: ScopedConnection, batch: ValidatedBatch, rows: list[tuple[Any, ...]]) -> list[int]:
+    claimed = None if _claim_all(scoped, rows) else _claim(scoped.conn, batch)
     duplicates = []
+    conn = scoped.conn
+    conn.execute(_STAGE_SQL)
     with conn.cursor().copy(_COPY_SQL) as copy:
         copy.set_types(_COPY_TYPES)
         if claimed is None or len(claimed) == len(rows):  # the usual case: no duplicates
@@ -141,33 +157,32 @@ def _store(conn: psycopg.Connection[Any], batch: ValidatedBatch, rows: list[tupl
                     copy.write_row(row)
                 else:
                     duplicates.append(index)
+    conn.execute(_MOVE_SQL)
     return duplicates
 
 
-def store_batch(engine: Engine, batch: ValidatedBatch, *, user_id: int, device_id: int) -> StoreResult:
-    """Store a validated batch for one device; returns only after the rows are committed."""
+def store_batch(scoped: ScopedConnection, batch: ValidatedBatch, *, user_id: int, device_id: int) -> StoreResult:
+    """Store a validated batch for one device on a scoped connection; returns only after the rows are committed.
+
+    A ``user_id`` other than the one ``scoped`` is scoped to is refused by the policy (InsufficientPrivilege).
+    """
     result = StoreResult(rejected=list(batch.rejected), duplicates=list(batch.repeated))
     if not batch.events:
         return result
     rows = _rows(batch, user_id, device_id)
     months = {date(year, month, 1) for year, month in {(row[_TS_AT].year, row[_TS_AT].month) for row in rows}}
-    raw = engine.raw_connection()
-    try:
-        conn: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
-        for attempt in (1, 2):
-            ensure_partitions(conn, months, database=str(engine.url))
-            try:
-                duplicates = _store(conn, batch, rows)
-                conn.commit()
-                break
-            except psycopg.errors.CheckViolation:
-                # a cached partition was dropped (retention, a fresh database): forget and recreate once
-                conn.rollback()
-                if attempt == 2:
-                    raise
-                forget_partitions()
-    finally:
-        raw.close()
+    for attempt in (1, 2):
+        ensure_partitions(scoped, months)
+        try:
+            duplicates = _store(scoped, batch, rows)
+            scoped.commit()
+            break
+        except psycopg.errors.CheckViolation:
+            # a cached partition was dropped (retention, a fresh database): forget and recreate once
+            scoped.rollback()
+            if attempt == 2:
+                raise
+            forget_partitions()
     result.duplicates = sorted(result.duplicates + duplicates)
     result.accepted = len(batch.events) - len(duplicates)
     return result

@@ -11,15 +11,14 @@ from sqlalchemy import Engine
 
 from floyo.db import get_engine, migrate, reset_engine
 from floyo.settings import Settings, get_settings
-from tests.utils.db import reset_database, test_database_url
+from tests.utils.db import test_database_url
 from tests.utils.factories import Device, make_device
 
 
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    """The test database, emptied and migrated to head once per run."""
+    """The test database, owned by a NOSUPERUSER role and migrated to head (as that role) once per run."""
     url = test_database_url()
-    reset_database(url)
     migrate.upgrade(url)
     return url
 

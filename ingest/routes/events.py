@@ -5,20 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 
-from floyo.auth import Principal
-from floyo.errors import Forbidden, NotFound
 from floyo.events import EventKind
-from ingest.deps import CurrentPrincipal, EngineDep
+from ingest.deps import ScopedConn, protected_router
 from ingest.queries import EventFilter, export_csv, export_parquet, iter_event_rows, list_events
 from ingest.responses import OrjsonResponse
 
-router = APIRouter(tags=["events"])
+router = protected_router(tags=["events"])
 
 
 class EventPage(BaseModel):
@@ -28,21 +25,8 @@ class EventPage(BaseModel):
     next_cursor: str | None
 
 
-def _resolve_user(engine: EngineDep, principal: Principal, user: str | None) -> int:
-    if user is None or user == principal.user_name:
-        return principal.user_id
-    if not principal.is_admin:
-        raise Forbidden("not_your_events", "only an admin can read another user's events")
-    with engine.connect() as conn:
-        user_id = conn.execute(text("SELECT id FROM users WHERE name = :n"), {"n": user}).scalar()
-    if user_id is None:
-        raise NotFound("no_such_user", f"no user named {user!r}")
-    return int(user_id)
-
-
 def _filter(
-    engine: EngineDep,
-    principal: CurrentPrincipal,
+    scope: ScopedConn,
     since: Annotated[datetime | None, Query(description="from this time (inclusive, ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="before this time (exclusive)")] = None,
     kind: Annotated[list[EventKind] | None, Query(description="one or more event kinds")] = None,
@@ -51,9 +35,8 @@ def _filter(
     user: Annotated[str | None, Query(max_length=200, description="admins only: another user's name")] = None,
 ) -> EventFilter:
     return EventFilter(
-        user_id=_resolve_user(engine, principal, user), since=since, until=until,
-        kinds=tuple(kind or ()), ext=ext, root=root,
-    )  # fmt: skip
+        user_id=scope.act_for(user), since=since, until=until, kinds=tuple(kind or ()), ext=ext, root=root
+    )
 
 
 FilterDep = Annotated[EventFilter, Depends(_filter)]
@@ -61,24 +44,24 @@ FilterDep = Annotated[EventFilter, Depends(_filter)]
 
 @router.get("/api/v1/events", response_model=EventPage)
 async def get_events(
-    engine: EngineDep,
+    scope: ScopedConn,
     f: FilterDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrjsonResponse:
     """The caller's events in time order, filtered, one page at a time (follow ``next_cursor``)."""
-    events, next_cursor = await run_in_threadpool(list_events, engine, f, limit=limit, cursor=cursor)
+    events, next_cursor = await run_in_threadpool(list_events, scope.conn, f, limit=limit, cursor=cursor)
     return OrjsonResponse({"events": events, "next_cursor": next_cursor})
 
 
 @router.get("/api/v1/events/export", response_class=StreamingResponse)
 def export_events(
-    engine: EngineDep,
+    scope: ScopedConn,
     f: FilterDep,
     format: Annotated[Literal["csv", "parquet"], Query(description="csv or parquet")] = "csv",
 ) -> StreamingResponse:
     """All the caller's matching events, streamed as CSV or Parquet."""
-    chunks = iter_event_rows(engine, f)
+    chunks = iter_event_rows(scope.conn, f)
     if format == "parquet":
         return StreamingResponse(
             export_parquet(chunks), media_type="application/vnd.apache.parquet",

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from floyo.errors import Forbidden
 from floyo.events import Event
-from ingest.deps import CurrentPrincipal, EngineDep, SettingsDep
+from ingest.deps import ScopedConn, SettingsDep, protected_router
 from ingest.responses import OrjsonResponse
 from ingest.routes.body import read_json_body
 from ingest.service import ingest_body
 
-router = APIRouter(tags=["telemetry"])
+router = protected_router(tags=["telemetry"])
 
 
 class TelemetryBatch(BaseModel):
@@ -66,14 +66,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         }
     },
 )
-async def post_telemetry(
-    request: Request, principal: CurrentPrincipal, settings: SettingsDep, engine: EngineDep
-) -> OrjsonResponse:
+async def post_telemetry(request: Request, scope: ScopedConn, settings: SettingsDep) -> OrjsonResponse:
     """Store a device's batch of events; answers accepted / duplicate / rejected per event, after commit."""
+    principal = scope.principal
     if principal.device_id is None:
         raise Forbidden("device_token_required", "telemetry must be sent with a device token, not a person's JWT")
     body = await read_json_body(request, settings.max_body_bytes)
     result = await run_in_threadpool(
-        ingest_body, engine, settings, body, user_id=principal.user_id, device_id=principal.device_id
-    )
+        ingest_body, scope.scoped, settings, body, user_id=principal.user_id, device_id=principal.device_id
+    )  # store_batch commits before returning: the answer is never ahead of the database
     return OrjsonResponse(result.as_dict())

@@ -104,12 +104,16 @@ def test_export_needs_a_token(client):
 
 def test_exports_in_many_chunks_equal_one_chunk(client, device, engine):
     """Several row groups (and CSV pieces) stream the same rows as one."""
+    from floyo.db.scoping import scoped_connection
     from ingest.queries import EventFilter, export_csv, export_parquet, iter_event_rows
 
     _seed(client, device)
     f = EventFilter(user_id=device.user_id)
-    small = pq.read_table(io.BytesIO(b"".join(export_parquet(iter_event_rows(engine, f, chunk=7)))))
-    whole = pq.read_table(io.BytesIO(b"".join(export_parquet(iter_event_rows(engine, f)))))
-    assert pq.ParquetFile(io.BytesIO(b"".join(export_parquet(iter_event_rows(engine, f, chunk=7))))).num_row_groups == 5
-    assert small.equals(whole)
-    assert b"".join(export_csv(iter_event_rows(engine, f, chunk=7))) == b"".join(export_csv(iter_event_rows(engine, f)))
+    with scoped_connection(engine, device.user_id) as scoped:
+        conn = scoped.conn
+        small = pq.read_table(io.BytesIO(b"".join(export_parquet(iter_event_rows(conn, f, chunk=7)))))
+        whole = pq.read_table(io.BytesIO(b"".join(export_parquet(iter_event_rows(conn, f)))))
+        groups = pq.ParquetFile(io.BytesIO(b"".join(export_parquet(iter_event_rows(conn, f, chunk=7))))).num_row_groups
+        assert groups == 5
+        assert small.equals(whole)
+        assert b"".join(export_csv(iter_event_rows(conn, f, chunk=7))) == b"".join(export_csv(iter_event_rows(conn, f)))

@@ -104,8 +104,10 @@ def test_loading_keeps_a_token_made_for_the_import_device(fresh_database, tmp_pa
     assert load_log_file(log, root="one").accepted == 1
     from floyo.auth import authenticate_device
 
-    with get_engine().begin() as conn:
-        assert authenticate_device(conn, erin.token).device_id == erin.device_id
+    from floyo.db.scoping import scoped_connection
+
+    with scoped_connection(get_engine()) as scoped:  # as the request role, before any user is known
+        assert authenticate_device(scoped.conn, erin.token).device_id == erin.device_id
 
 
 def test_a_synthetic_csv_log_loads_without_rejections(fresh_database, tmp_path):

@@ -1,4 +1,9 @@
-"""Test databases: the server at FLOYO_TEST_DATABASE_URL, or Floyo's embedded PostgreSQL."""
+"""Test databases, owned by a NOSUPERUSER role as on a managed service.
+
+The superuser URL (FLOYO_TEST_DATABASE_URL, or Floyo's embedded PostgreSQL) is used only to create that
+owner role (``<database>_owner``: LOGIN, NOSUPERUSER, CREATEROLE, NOBYPASSRLS) and the databases it owns;
+every test and the migrations connect as the owner.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import psycopg
@@ -18,8 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 EMBEDDED_TEST_PG = Path(os.environ.get("FLOYO_TEST_PG_DIR", REPO / ".cache" / "test-pg"))
 
 
-def test_database_url() -> str:
-    """SQLAlchemy URL of the test database: FLOYO_TEST_DATABASE_URL, or ``floyo_test`` on the embedded server."""
+@cache
+def superuser_database_url() -> str:
+    """SQLAlchemy URL of the test database as the superuser: FLOYO_TEST_DATABASE_URL, or the embedded server."""
     url = os.environ.get("FLOYO_TEST_DATABASE_URL")
     if url:
         for prefix in ("postgresql://", "postgres://"):
@@ -31,35 +38,73 @@ def test_database_url() -> str:
     return ensure_embedded_database(EMBEDDED_TEST_PG, "floyo_test")
 
 
-def _admin_conninfo(url: str) -> dict[str, object]:
-    info = psycopg_conninfo(url)
+def owner_role(database: str) -> str:
+    """The owner role of a test database: named after it, so engineers sharing a cluster never collide."""
+    return f"{database}_owner"
+
+
+def _superuser(url: str | None = None) -> dict[str, object]:
+    info = psycopg_conninfo(url or superuser_database_url())
     info["dbname"] = "postgres"
     return info
 
 
-def reset_database(url: str) -> None:
-    """Create the database if missing and empty it (drop and recreate the public schema)."""
-    name = make_url(url).database or "floyo_test"
-    with psycopg.connect(**_admin_conninfo(url), autocommit=True) as conn:  # type: ignore[arg-type]
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    with psycopg.connect(**psycopg_conninfo(url), autocommit=True) as conn:
-        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-        conn.execute("DROP TYPE IF EXISTS event_kind CASCADE")
-        conn.execute("CREATE SCHEMA public")
+def _as_owner(superuser_url: str, role: str, database: str) -> str:
+    # the password only matters where the server asks for one; trust-auth servers ignore it
+    return (
+        make_url(superuser_url)
+        .set(username=role, password=role, database=database)
+        .render_as_string(hide_password=False)
+    )
+
+
+def ensure_owner_role(conn: psycopg.Connection[object], role: str) -> None:
+    """Create the NOSUPERUSER owner role if missing (idempotent: clusters are shared) and let it use floyo_user."""
+    attributes = sql.SQL("LOGIN NOSUPERUSER CREATEROLE NOBYPASSRLS PASSWORD {}").format(sql.Literal(role))
+    # concurrent sessions may race to create the same role: serialise on a cluster-wide advisory lock
+    conn.execute("SELECT pg_advisory_lock(hashtext('floyo_test_roles'))")
+    try:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+            conn.execute(sql.SQL("ALTER ROLE {} ").format(sql.Identifier(role)) + attributes)
+        else:
+            conn.execute(sql.SQL("CREATE ROLE {} ").format(sql.Identifier(role)) + attributes)
+        # On PostgreSQL 16+ a CREATEROLE role may grant only roles it has ADMIN on; it gets that on roles
+        # it creates, but floyo_user may already exist (created by another owner or by a superuser).
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'floyo_user'").fetchone():
+            conn.execute(sql.SQL("GRANT floyo_user TO {} WITH ADMIN OPTION").format(sql.Identifier(role)))
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext('floyo_test_roles'))")
+
+
+def _create_owned_database(conn: psycopg.Connection[object], name: str, role: str) -> None:
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(role)))
+
+
+def test_database_url() -> str:
+    """The test database, (re)created empty and owned by its NOSUPERUSER owner role: the URL as that owner."""
+    superuser_url = superuser_database_url()
+    name = make_url(superuser_url).database or "floyo_test"
+    role = owner_role(name)
+    with psycopg.connect(**_superuser(superuser_url), autocommit=True) as conn:  # type: ignore[arg-type]
+        ensure_owner_role(conn, role)
+        _create_owned_database(conn, name, role)
+    return _as_owner(superuser_url, role, name)
 
 
 @contextmanager
 def scratch_database(url: str) -> Iterator[str]:
-    """A fresh, empty database on the same server as ``url``, dropped afterwards."""
-    name = f"floyo_scratch_{uuid.uuid4().hex[:10]}"
-    scratch = make_url(url).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(**_admin_conninfo(url), autocommit=True) as conn:  # type: ignore[arg-type]
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    """A fresh, empty database on the same server as ``url``, owned by ``url``'s role, dropped afterwards."""
+    owner = make_url(url)
+    role = owner.username or "postgres"
+    name = f"{owner.database}_scratch_{uuid.uuid4().hex[:10]}"
+    scratch = owner.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(**_superuser(), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(role)))
     try:
         yield scratch
     finally:
-        with psycopg.connect(**_admin_conninfo(url), autocommit=True) as conn:  # type: ignore[arg-type]
+        with psycopg.connect(**_superuser(), autocommit=True) as conn:  # type: ignore[arg-type]
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
