@@ -34,8 +34,8 @@ BEGIN
         CREATE ROLE floyo_user NOLOGIN NOBYPASSRLS;
     END IF;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'floyo_user' AND (rolsuper OR rolbypassrls)) THEN
-        RAISE EXCEPTION 'role floyo_user is superuser or BYPASSRLS, so row level security would not apply'
-            USING HINT = 'an administrator must run: ALTER ROLE floyo_user NOSUPERUSER NOBYPASSRLS;';
+        RAISE EXCEPTION 'role floyo_user is superuser or BYPASSRLS, so row level security would not apply; '
+            'an administrator must run: ALTER ROLE floyo_user NOSUPERUSER NOBYPASSRLS;';
     END IF;
     IF pg16 THEN
         EXECUTE 'SELECT pg_has_role(current_user, ''floyo_user'', ''SET'')' INTO can_set;
@@ -46,8 +46,8 @@ BEGIN
         BEGIN
             EXECUTE format('GRANT floyo_user TO %I', current_user);
         EXCEPTION WHEN insufficient_privilege THEN
-            RAISE EXCEPTION 'role % may not SET ROLE floyo_user and cannot grant it to itself', current_user
-                USING HINT = format('an administrator must run: GRANT floyo_user TO %I;', current_user);
+            RAISE EXCEPTION 'role % may not SET ROLE floyo_user and cannot grant it to itself; '
+                'an administrator must run: GRANT floyo_user TO %;', current_user, quote_ident(current_user);
         END;
     END IF;
 END
