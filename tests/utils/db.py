@@ -92,6 +92,18 @@ def test_database_url() -> str:
     return _as_owner(superuser_url, role, name)
 
 
+def reset_database(url: str) -> None:
+    """Create the database if missing and empty it (drop and recreate the public schema); for the benchmarks."""
+    name = make_url(url).database or "floyo_test"
+    with psycopg.connect(**_superuser(url), autocommit=True) as conn:  # type: ignore[arg-type]
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    with psycopg.connect(**psycopg_conninfo(url), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("DROP TYPE IF EXISTS event_kind CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
 @contextmanager
 def scratch_database(url: str) -> Iterator[str]:
     """A fresh, empty database on the same server as ``url``, owned by ``url``'s role, dropped afterwards."""
