@@ -103,7 +103,6 @@ def test_loading_keeps_a_token_made_for_the_import_device(fresh_database, tmp_pa
     erin = make_device(get_engine(), user="erin", device="import")
     assert load_log_file(log, root="one").accepted == 1
     from floyo.auth import authenticate_device
-
     from floyo.db.scoping import scoped_connection
 
     with scoped_connection(get_engine()) as scoped:  # as the request role, before any user is known
