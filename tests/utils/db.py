@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -58,8 +59,8 @@ def _as_owner(superuser_url: str, role: str, database: str) -> str:
     )
 
 
-def ensure_owner_role(conn: psycopg.Connection[object], role: str) -> None:
-    """Create the NOSUPERUSER owner role if missing (idempotent: clusters are shared) and let it use floyo_user."""
+def ensure_owner_role(conn: psycopg.Connection[Any], role: str) -> None:
+    """Create the NOSUPERUSER owner role if missing (idempotent: clusters are shared), as a managed service has it."""
     attributes = sql.SQL("LOGIN NOSUPERUSER CREATEROLE NOBYPASSRLS PASSWORD {}").format(sql.Literal(role))
     # concurrent sessions may race to create the same role: serialise on a cluster-wide advisory lock
     conn.execute("SELECT pg_advisory_lock(hashtext('floyo_test_roles'))")
@@ -68,15 +69,42 @@ def ensure_owner_role(conn: psycopg.Connection[object], role: str) -> None:
             conn.execute(sql.SQL("ALTER ROLE {} ").format(sql.Identifier(role)) + attributes)
         else:
             conn.execute(sql.SQL("CREATE ROLE {} ").format(sql.Identifier(role)) + attributes)
-        # On PostgreSQL 16+ a CREATEROLE role may grant only roles it has ADMIN on; it gets that on roles
-        # it creates, but floyo_user may already exist (created by another owner or by a superuser).
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'floyo_user'").fetchone():
-            conn.execute(sql.SQL("GRANT floyo_user TO {} WITH ADMIN OPTION").format(sql.Identifier(role)))
+        _as_fresh_managed_owner(conn, role)
     finally:
         conn.execute("SELECT pg_advisory_unlock(hashtext('floyo_test_roles'))")
 
 
-def _create_owned_database(conn: psycopg.Connection[object], name: str, role: str) -> None:
+_MEMBERSHIPS = """
+SELECT g.rolname FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.grantor
+WHERE am.roleid = (SELECT oid FROM pg_roles WHERE rolname = 'floyo_user')
+  AND am.member = (SELECT oid FROM pg_roles WHERE rolname = %s)
+"""
+
+
+def _as_fresh_managed_owner(conn: psycopg.Connection[Any], role: str) -> None:
+    """Leave the owner only what a managed service's owner has, so the migrations must grant floyo_user themselves.
+
+    Earlier runs left the owner a member of floyo_user: take that back. On PostgreSQL 16+ a CREATEROLE role may
+    grant only roles it has ADMIN on; it gets that on roles it creates, but floyo_user may already exist
+    (created by another owner or a superuser), so give ADMIN alone (no SET), as CREATE ROLE would have.
+    """
+    pg16 = conn.info.server_version >= 160000
+    for _ in range(5):  # on 16+ each grantor's grant is its own row; CASCADE takes the grants made from it
+        row = conn.execute(_MEMBERSHIPS, (role,)).fetchone()
+        if row is None:
+            break
+        revoke = sql.SQL("REVOKE floyo_user FROM {}").format(sql.Identifier(role))
+        if pg16:
+            (grantor,) = row
+            revoke += sql.SQL(" GRANTED BY {} CASCADE").format(sql.Identifier(str(grantor)))
+        conn.execute(revoke)
+    if pg16 and conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'floyo_user'").fetchone():
+        conn.execute(
+            sql.SQL("GRANT floyo_user TO {} WITH ADMIN TRUE, SET FALSE, INHERIT FALSE").format(sql.Identifier(role))
+        )
+
+
+def _create_owned_database(conn: psycopg.Connection[Any], name: str, role: str) -> None:
     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(role)))
 
