@@ -38,7 +38,9 @@ def test_what_is_derived_follows_the_registry() -> None:
     assert [c.name for c in events_table.columns] == [c.name for c in EVENT_COLUMNS]
     assert [c.nullable for c in events_table.columns] == [c.nullable for c in EVENT_COLUMNS]
     assert "seq" not in event_schema.COPY_COLUMNS
-    assert store._COPY_SQL.startswith("COPY events (event_id, user_id, device_id, ts, client_ts")
+    # telemetry is COPYed into a staging table, then INSERTed into events under RLS (docs/decisions.md)
+    assert store._COPY_SQL.startswith("COPY floyo_batch (event_id, user_id, device_id, ts, client_ts")
+    assert store._MOVE_SQL.startswith("INSERT INTO events (event_id, user_id, device_id, ts, client_ts")
     assert store._COPY_TYPES[event_schema.COPY_COLUMNS.index("exit_code")] == "int4"
     assert LAKE_SCHEMA.names == [c.name for c in EVENT_COLUMNS if c.lake]
     assert list(lake.EVENTS_SCHEMA) == [*LAKE_SCHEMA.names, "date"]
