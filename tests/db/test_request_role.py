@@ -17,7 +17,7 @@ from floyo.db.scoping import as_request_role, scope_to_user, scoped_connection
 from floyo.events import now_utc
 from ingest.store import store_batch
 from ingest.validation import validate_events
-from tests.utils.db import _superuser, scratch_database
+from tests.utils.db import _superuser, migrated_scratch_database, scratch_database
 from tests.utils.factories import make_batch, make_device, make_event
 
 # What floyo_user may do on each table, and nothing on any other (a new table gets no grant by accident).
@@ -166,3 +166,27 @@ def test_a_migrator_that_cannot_grant_the_request_role_gets_the_exact_grant_to_r
         migrate.upgrade(url, "0004")
         with pytest.raises(Exception, match=f"an administrator must run: GRANT floyo_user TO {role};"):
             migrate.upgrade(url)
+
+
+_SECURITY_STATE = """
+SELECT c.relname, c.relrowsecurity, array(SELECT polname FROM pg_policy WHERE polrelid = c.oid ORDER BY 1),
+       has_table_privilege('floyo_user', c.oid, 'SELECT'), has_table_privilege('floyo_user', c.oid, 'INSERT')
+FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relname IN ('users', 'devices', 'events')
+ORDER BY 1
+"""
+
+
+def test_0005_goes_down_to_0003s_security_and_up_again(database_url):
+    with migrated_scratch_database(database_url) as url, psycopg.connect(**psycopg_conninfo(url)) as c:
+        at_head = c.execute(_SECURITY_STATE).fetchall()
+        c.rollback()
+        migrate.downgrade(url, "0004")
+        assert c.execute(_SECURITY_STATE).fetchall() == [
+            ("devices", True, ["devices_of_current_user"], True, False),
+            ("events", True, ["events_of_current_user"], True, False),
+            ("users", False, [], True, False),
+        ]
+        assert c.execute("SELECT count(*) FROM pg_proc WHERE prosecdef AND proname LIKE 'floyo_%'").fetchone() == (0,)
+        c.rollback()
+        migrate.upgrade(url)
+        assert c.execute(_SECURITY_STATE).fetchall() == at_head
