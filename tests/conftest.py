@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,16 +12,26 @@ from sqlalchemy import Engine
 
 from floyo.db import get_engine, migrate, reset_engine
 from floyo.settings import Settings, get_settings
-from tests.utils.db import test_database_url
+from tests.utils.db import EMBEDDED_TEST_PG, test_database_url
 from tests.utils.factories import Device, make_device
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
-    """The test database, owned by a NOSUPERUSER role and migrated to head (as that role) once per run."""
+def database_url() -> Iterator[str]:
+    """The test database, owned by a NOSUPERUSER role and migrated to head (as that role) once per run.
+
+    Without FLOYO_TEST_DATABASE_URL the run starts an embedded server; it stops it at the end (a run leaves
+    running only what was running before it).
+    """
+    from floyo.db.embedded import stop_embedded
+
+    starts_embedded = "FLOYO_TEST_DATABASE_URL" not in os.environ and not (EMBEDDED_TEST_PG / "postmaster.pid").exists()
     url = test_database_url()
     migrate.upgrade(url)
-    return url
+    yield url
+    if starts_embedded:
+        reset_engine()
+        stop_embedded(EMBEDDED_TEST_PG)
 
 
 @pytest.fixture
