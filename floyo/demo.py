@@ -19,7 +19,6 @@ from sqlalchemy import text
 from floyo.errors import Conflict, Unavailable
 from floyo.settings import Settings, get_settings
 
-SAMPLE_LOG = Path(__file__).resolve().parent.parent / "data" / "samples" / "flask.events.csv.gz"
 DEMO_DEVICE = "git"
 READY_TIMEOUT_S = 90.0
 
@@ -189,7 +188,10 @@ def run_demo(
 
     settings = get_settings()
     port = port or settings.port
-    log_path = log_path or SAMPLE_LOG
+    if log_path is None:
+        from ingest.csvlog import sample_log
+
+        log_path = sample_log()
     _say(f"database: {'external' if settings.database_url else f'embedded PostgreSQL in {settings.embedded_pg_dir}'}")
     migrate.upgrade(resolve_database_url(settings))
     base_url, pid, api_log = start_api_in_background(settings, port)

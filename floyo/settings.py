@@ -10,7 +10,6 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DEV_JWT_SECRET = "floyo-development-secret-change-me-0123456789"  # noqa: S105 - refused in production
-_REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
@@ -84,8 +83,9 @@ class Settings(BaseSettings):
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        """MLflow tracking URI: ``FLOYO_MLFLOW_URI`` or the SQLite store in the repo's ``mlflow/``."""
-        return self.mlflow_uri or f"sqlite:///{_REPO_ROOT / 'mlflow' / 'mlflow.db'}"
+        """MLflow tracking URI: ``FLOYO_MLFLOW_URI`` or a SQLite store in ``$FLOYO_DATA_DIR/mlflow/`` (artifacts
+        beside it), never inside the checkout or the installed package."""
+        return self.mlflow_uri or f"sqlite:///{self.data_dir.expanduser().resolve() / 'mlflow' / 'mlflow.db'}"
 
     @property
     def embedded_pg_dir(self) -> Path:

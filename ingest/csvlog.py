@@ -13,6 +13,8 @@ from typing import Any
 
 from floyo.errors import InvalidInput
 
+SAMPLE_LOG_NAME = "flask.events.csv.gz"  # package data of ``floyo`` (``floyo/samples/``)
+
 CSV_COLUMNS = ("event_id", "user_id", "ts", "path", "ext", "action", "commit", "is_bot")
 ACTION_TO_KIND = {
     "created": "create", "modified": "modify", "deleted": "delete", "renamed": "move",
@@ -30,6 +32,14 @@ class LogRow:
     is_bot: bool
     event: dict[str, Any]
     line: int = 0  # where the row ends in the file (1 is the header), for error messages
+
+
+def sample_log() -> Path:
+    """The sample log shipped with the package (9,246 file events of the Flask repository's history), found
+    through the installed package, never relative to a checkout."""
+    from importlib.resources import files
+
+    return Path(str(files("floyo") / "samples" / SAMPLE_LOG_NAME))
 
 
 def open_log(path: Path) -> io.TextIOBase:

@@ -47,12 +47,17 @@ def create_celery(settings: Settings | None = None) -> Celery:
 
 
 def pipeline_task(trigger: str = "celery") -> dict[str, Any]:
-    """Run the pipeline once in this worker; the run's record as a dict."""
+    """Run the pipeline once in this worker; the run's record as a dict. A failed run raises ``JobFailed`` (after
+    recording it), so the task ends in FAILURE for the broker, the result backend and monitoring."""
     from jobs.pipeline import run_pipeline
 
     return run_pipeline(get_settings(), trigger=trigger).as_dict()
 
 
 def worker_argv(*, concurrency: int = 1, loglevel: str = "INFO") -> list[str]:
-    """Arguments for a worker that also runs beat (one such worker per deployment)."""
-    return ["worker", "--beat", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "--pool=solo"]
+    """Arguments for a worker that also runs beat (one such worker per deployment): one task at a time in the
+    worker's own process (``solo``) by default, child processes (``prefork``) when ``concurrency`` > 1."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+    pool = ["--pool=solo"] if concurrency == 1 else ["--pool=prefork", f"--concurrency={concurrency}"]
+    return ["worker", "--beat", *pool, f"--loglevel={loglevel}"]

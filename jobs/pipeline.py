@@ -4,7 +4,8 @@ One run at a time per database: a session advisory lock on a connection of its o
 lock taken, records a ``skipped`` run ("already running") and returns at once. Idempotent: when the export
 brought nothing new since the last run that trained and every family has a champion, training is skipped.
 Resumable: the export restarts from its watermark, and a run left ``running`` by a dead process is marked
-``abandoned`` by the next one. Every run is a row of ``job_runs``.
+``abandoned`` by the next one. Every run is a row of ``job_runs``; a failed run is recorded, then raises
+``JobFailed`` so that the CLI exits non-zero and a Celery task fails where the broker and monitoring see it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine
 
-from floyo.errors import FloyoError
+from floyo.errors import FloyoError, Unavailable
 from floyo.settings import Settings
 from jobs import runs
 
@@ -52,6 +53,17 @@ class JobResult:
         return f"job run {self.run_id} {what} in {self.seconds:.1f} s" + (f" ({steps})" if steps else "")
 
 
+class JobFailed(Unavailable):
+    """A pipeline run that failed; it is already recorded in ``job_runs`` (``run_id``)."""
+
+    result: JobResult | None = None  # the run's record, when raised here (not when rebuilt by Celery)
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        # (code, message, details) like every FloyoError, so Celery can rebuild it from its serialised args
+        super().__init__(code, message, details)
+        self.args = (code, message, details)
+
+
 @contextmanager
 def job_lock(engine: Engine) -> Iterator[bool]:
     """Try the job's advisory lock on a dedicated connection; yields whether this process holds it."""
@@ -75,7 +87,8 @@ def run_pipeline(
     force: bool = False,
     progress: Progress | None = None,
 ) -> JobResult:
-    """Run the pipeline once (or record that another run holds the lock); never raises for a failed step."""
+    """Run the pipeline once (or record that another run holds the lock); a failed run is recorded in
+    ``job_runs`` and then raises ``JobFailed``."""
     from floyo.db import get_engine
 
     engine = engine or get_engine()
@@ -96,6 +109,10 @@ def run_pipeline(
         summary = {**result.summary, **({"reason": result.reason} if result.reason else {})}
         runs.finish_run(conn, run_id, status=result.status, steps=result.steps, summary=summary, error=result.error)
     log.info("job run finished", extra={"run_id": run_id, "status": result.status, "seconds": result.seconds})
+    if result.status == "failed":
+        failed = JobFailed("job_failed", result.describe(), {"run_id": run_id})
+        failed.result = result
+        raise failed
     return result
 
 
@@ -129,7 +146,7 @@ def _run_steps(
             result.status, result.error = "failed", f"{exc.message} [{exc.code}]"
         else:
             result.status, result.reason = "skipped", "no events in the lake"
-    except Exception as exc:  # a failed run is recorded, never crashes the scheduler or the worker
+    except Exception as exc:  # recorded here; run_pipeline raises it once the row is written
         log.exception("job run failed")
         result.status, result.error = (
             "failed",
@@ -139,13 +156,15 @@ def _run_steps(
 
 
 def _unchanged(engine: Engine, watermark: int) -> bool:
-    """Whether the last training saw this very watermark and every family still has a champion."""
+    """Whether the last training saw this very watermark and every family's global champion was made by a run
+    over the whole lake. Only the job's own runs (global ones) record a watermark, and a ``floyo train --user``
+    or ``--events`` run registers under other names, so neither can make this true."""
     from models import tracking
     from models.train import FAMILIES
 
     with engine.connect() as conn:
         last = runs.last_trained_watermark(conn)
-    return last == watermark and all(tracking.champion_version(name) is not None for name in FAMILIES)
+    return last == watermark and all(tracking.champion_scope(name) == tracking.GLOBAL_SCOPE for name in FAMILIES)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 from floyo.settings import Settings
-from jobs.pipeline import JobResult, run_pipeline
+from jobs.pipeline import JobFailed, JobResult, run_pipeline
 
 log = logging.getLogger(__name__)
 _INTERVAL = re.compile(r"^(\d+)(s|m|h|d)$")
@@ -37,7 +37,12 @@ def run_schedule(
     stop = stop or threading.Event()
     done = 0
     while not stop.is_set():
-        result = run_pipeline(settings, trigger="schedule")
+        try:
+            result = run_pipeline(settings, trigger="schedule")
+        except JobFailed as exc:  # recorded in job_runs; the loop goes on to the next interval
+            if exc.result is None:
+                raise
+            result = exc.result
         done += 1
         log.info("scheduled run", extra={"status": result.status, "next_in_s": interval})
         if on_result:

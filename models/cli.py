@@ -38,7 +38,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         test_frac: Annotated[float, typer.Option(min=0.01, max=0.99, help="share of transactions held out")] = 0.2,
     ) -> None:
-        """Train every model family, log it to MLflow, promote it to champion only if it beats the current one."""
+        """Train every model family, log it to MLflow, promote it to champion only if it beats the current one.
+
+        Only a run over the whole lake registers the global floyo-* models; --user and --events runs register
+        under names of their own (floyo-<family>-user-<name>, floyo-<family>-log-<file>)."""
         import sys
 
         from floyo.settings import get_settings
@@ -54,6 +57,10 @@ def register(app: typer.Typer) -> None:
             else:
                 when = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
                 results = train_from_lake(get_settings(), user=user, since=when, test_frac=test_frac, progress=bar.step)
+        if results and results[0]["scope"] != "lake":
+            typer.echo(
+                f"scope {results[0]['scope']}: registered under names of its own; the global champions stay", err=True
+            )
         for r in results:
             before = "none" if r["champion_before"] is None else f"v{r['champion_before']} mrr {r['champion_mrr']:.3f}"
             verdict = "promoted to champion" if r["promoted"] else "kept the champion"

@@ -105,9 +105,13 @@ def train_from_lake(
     test_frac: float = 0.2,
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """Train, log and maybe promote every family on the lake (one user's events, or everyone's)."""
+    """Train, log and maybe promote every family on the lake: everyone's events (scope ``lake``, the global
+    models) or one user's (scope ``user:<user>``, registered under names of their own)."""
     user_id = resolve_user(user, settings) if user is not None else None
     data = training_data(settings, user_id=user_id, since=since, max_events=settings.train_max_events)
+    # everyone's events (with or without ``since``) is the global scope; one user's is a scope of its own, which
+    # never moves the global champions
+    data.scope = "lake" if user is None else f"user:{user}"
     if progress:
         progress("data")
     return train_all(data, test_frac=test_frac, progress=progress)

@@ -1,13 +1,18 @@
 """MLflow: one experiment per model family, a run per training, the registry's ``champion`` alias.
 
-The tracking store is ``FLOYO_MLFLOW_URI`` (default: SQLite in the repo's ``mlflow/``); with a SQLite store the
-artifacts go beside the database, never into the current directory.
+The tracking store is ``FLOYO_MLFLOW_URI`` (default: SQLite in ``$FLOYO_DATA_DIR/mlflow/``); with a SQLite store
+the artifacts go beside the database, never into the current directory nor the installed package.
+
+Every run records its scope (tag and param ``scope``): ``lake`` (the whole lake, everyone), ``user:<name>`` or
+``log:<file>``. Only a ``lake`` run is registered under a family's global name (``floyo-rules``…) and may move its
+``champion`` alias; a scoped run registers under a name of its own (``scoped_name``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -21,10 +26,38 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 import mlflow
+from floyo.errors import Unavailable
 from floyo.settings import get_settings
 
 CHAMPION = "champion"
+GLOBAL_SCOPE = "lake"
+SCOPE_TAG = "floyo.scope"
+# the pickled pyfunc classes live in the floyo distribution (``models.pyfunc``): an environment that loads a
+# logged model needs that wheel at this version, not this checkout's source
 PIP_REQUIREMENTS = ["mlflow>=3,<4", "pandas", "polars", "numpy", "scikit-learn", "skops"]
+
+
+def pip_requirements() -> list[str]:
+    """What a logged model needs to load: MLflow, the libraries its classes use and ``floyo`` at this version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        floyo = f"floyo=={version('floyo')}"
+    except PackageNotFoundError:  # run from a bare source tree: name the distribution without a version
+        floyo = "floyo"
+    return [*PIP_REQUIREMENTS, floyo]
+
+
+def scoped_name(family: str, scope: str) -> str:
+    """The registered model a run of ``scope`` goes to: the family's global name for a lake run, else
+    ``<family>-user-<name>`` / ``<family>-log-<file stem>`` (only letters, digits, ``.``, ``_``, ``-``)."""
+    if scope == GLOBAL_SCOPE:
+        return family
+    kind, _, what = scope.partition(":")
+    if kind == "log":
+        what = what.removesuffix(".gz").removesuffix(".csv")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", what).strip("_")[:80] or "_"
+    return f"{family}-{kind}-{slug}"
 
 
 @dataclass(frozen=True)
@@ -39,6 +72,8 @@ class Logged:
 def client() -> MlflowClient:
     """A client on the configured store (and the module-level mlflow pointed at it)."""
     uri = get_settings().mlflow_tracking_uri
+    if uri.startswith("sqlite:///"):  # SQLite creates the database file but not its folder
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(uri, registry_uri=uri)
@@ -67,13 +102,16 @@ def log_model_run(
     metrics: dict[str, float],
     data: dict[str, Any],
     input_example: pd.DataFrame,
+    scope: str = GLOBAL_SCOPE,
 ) -> Logged:
-    """One run: params, metrics, the data window and row counts, the model as a pyfunc, registered as ``name``."""
+    """One run: its scope, params, metrics, the data window and row counts, the model as a pyfunc, registered as
+    ``name`` (in the experiment of ``name``)."""
     with (
         _quiet_mlflow(),
         tempfile.TemporaryDirectory() as tmp,
-        mlflow.start_run(experiment_id=experiment_id(name)) as run,
+        mlflow.start_run(experiment_id=experiment_id(name), tags={SCOPE_TAG: scope}) as run,
     ):
+        mlflow.log_param("scope", scope)
         mlflow.log_params({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in params.items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.log_params({f"data.{k}": v for k, v in data.items()})
@@ -88,7 +126,7 @@ def log_model_run(
             artifacts={"model": str(path)},
             input_example=input_example,
             signature=signature,
-            pip_requirements=PIP_REQUIREMENTS,
+            pip_requirements=pip_requirements(),
             registered_model_name=name,
         )
     return Logged(run.info.run_id, name, str(info.registered_model_version))
@@ -116,11 +154,37 @@ class _Context:
 
 
 def champion_version(name: str) -> str | None:
-    """The version holding the ``champion`` alias, if any."""
+    """The version holding the ``champion`` alias; None only when the model or its alias does not exist. Any other
+    MLflow error raises ``Unavailable``: a store that cannot answer must not read as "no champion", which would
+    promote without comparison."""
     try:
-        return str(client().get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
+        model = client().get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise _unavailable(f"reading the champion of {name}", exc) from exc
+    except Exception as exc:  # the store's own failures (a locked or corrupt SQLite file) may not be wrapped
+        raise _unavailable(f"reading the champion of {name}", exc) from exc
+    version = (model.aliases or {}).get(CHAMPION)
+    return None if version is None else str(version)
+
+
+def champion_scope(name: str) -> str | None:
+    """The scope of the run behind the champion (None when there is no champion or the run predates scopes)."""
+    version = champion_version(name)
+    if version is None:
         return None
+    try:
+        c = client()
+        run_id = c.get_model_version(name, version).run_id
+        return c.get_run(run_id).data.tags.get(SCOPE_TAG) if run_id else None
+    except MlflowException as exc:
+        raise _unavailable(f"reading the champion of {name}", exc) from exc
+
+
+def _unavailable(doing: str, exc: Exception) -> Unavailable:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return Unavailable("mlflow_error", f"MLflow store error while {doing}: {first}")
 
 
 def promote(logged: Logged) -> None:

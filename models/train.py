@@ -1,8 +1,13 @@
 """``floyo train``: fit each model family on the train window, evaluate on the held-out window, log to
 MLflow and move the ``champion`` alias only when the new version beats the current champion on that window.
 
-The input is the lake (``models.lakedata``) or an event log in the CSV format of ``shared/data/README.md``.
+The input is the lake (``models.lakedata``) or an event log in the CSV format of ``data/samples``.
 Four families: ``floyo-next-action``, ``floyo-cochange``, ``floyo-rules`` and ``floyo-workflows``.
+
+A run's scope (``TrainingData.scope``) decides where it is registered: a run over the whole lake (``lake``) under
+the family's global name, the only one whose ``champion`` serves everyone; a run on one user's events
+(``user:<name>``) or on a foreign log (``log:<file>``) under a name of its own (``tracking.scoped_name``), judged
+against that name's champion only.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class TrainingData:
     transactions: pl.DataFrame
     actions: pl.DataFrame
     source: str
+    scope: str = "lake"  # ``lake`` (everyone's events), ``user:<name>`` or ``log:<file>``
 
 
 def train_from_log(
@@ -56,7 +62,7 @@ def train_from_log(
     first = events.group_by("group", maintain_order=True).agg(pl.col("ts").min(), pl.col("user_id").first())
     transactions = log_transactions(events).join(first, left_on="transaction_id", right_on="group")
     data = TrainingData(events, transactions.select("user_id", "transaction_id", "ts", "item"),
-                        action_items(events), Path(path).name)  # fmt: skip
+                        action_items(events), Path(path).name, scope=f"log:{Path(path).name}")  # fmt: skip
     return train_all(data, test_frac=test_frac, progress=progress)
 
 
@@ -68,13 +74,14 @@ def train_all(data: TrainingData, *, test_frac: float = 0.2, progress: Progress 
     window = _window(split, data.source)
     cut = _test_start(data.events, split)
     step = progress or (lambda _: None)
-    results = [_train_next_action(split, window)]
+    scope = data.scope
+    results = [_train_next_action(split, window, scope)]
     step("floyo-next-action")
-    results.append(_train_cochange(split, window))
+    results.append(_train_cochange(split, window, scope))
     step("floyo-cochange")
-    results.append(_train_rules(data.transactions, cut, window))
+    results.append(_train_rules(data.transactions, cut, window, scope))
     step("floyo-rules")
-    results.append(_train_workflows(data.actions, cut, window))
+    results.append(_train_workflows(data.actions, cut, window, scope))
     step("floyo-workflows")
     return results
 
@@ -87,7 +94,7 @@ def _test_start(events: pl.DataFrame, split: Split) -> datetime | None:
     return first
 
 
-def _train_next_action(split: Split, window: dict[str, Any]) -> dict[str, Any]:
+def _train_next_action(split: Split, window: dict[str, Any], scope: str) -> dict[str, Any]:
     from models.next_action_ranker import model_to_json
     from models.pyfunc import NextActionPyfunc, next_action_input
 
@@ -105,7 +112,7 @@ def _train_next_action(split: Split, window: dict[str, Any]) -> dict[str, Any]:
         if k in ("hr1", "hr3", "hr5", "mrr")
     }
     return _log_and_promote(
-        name="floyo-next-action", python_model=NextActionPyfunc(), artifact=model_to_json(choice.model),
+        name="floyo-next-action", scope=scope, python_model=NextActionPyfunc(), artifact=model_to_json(choice.model),
         params={"model": choice.kept, **choice.model.config()},
         data={**window, "train_steps": len(steps), "test_queries": len(queries)},
         ranked=choice.model.rank_many(queries), truth=truth,
@@ -113,7 +120,7 @@ def _train_next_action(split: Split, window: dict[str, Any]) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def _train_cochange(split: Split, window: dict[str, Any]) -> dict[str, Any]:
+def _train_cochange(split: Split, window: dict[str, Any], scope: str) -> dict[str, Any]:
     from models.pyfunc import CoChangePyfunc, cochange_input
 
     transactions, queries = cochange_data(split, "path")
@@ -122,7 +129,7 @@ def _train_cochange(split: Split, window: dict[str, Any]) -> dict[str, Any]:
     pairwise = PairwiseRules(items for _, items in transactions)
     baseline = recall_metrics([pairwise.rank(q) for q, _ in queries], [h for _, h in queries])
     return _log_and_promote(
-        name="floyo-cochange", python_model=CoChangePyfunc(), artifact=cochange_to_json(model),
+        name="floyo-cochange", scope=scope, python_model=CoChangePyfunc(), artifact=cochange_to_json(model),
         params=model.config(),
         data={**window, "train_transactions": len(transactions), "test_queries": len(queries)},
         ranked=[model.rank(q) for q, _ in queries], truth=[h for _, h in queries],
@@ -138,7 +145,9 @@ def _before(frame: pl.DataFrame, cut: datetime | None) -> tuple[pl.DataFrame, pl
     return frame.filter(pl.col("ts") < cut), frame.filter(pl.col("ts") >= cut)
 
 
-def _train_rules(transactions: pl.DataFrame, cut: datetime | None, window: dict[str, Any]) -> dict[str, Any]:
+def _train_rules(
+    transactions: pl.DataFrame, cut: datetime | None, window: dict[str, Any], scope: str
+) -> dict[str, Any]:
     from models.pyfunc import RulesPyfunc, rules_input
     from models.rules import RuleLimits
 
@@ -147,7 +156,7 @@ def _train_rules(transactions: pl.DataFrame, cut: datetime | None, window: dict[
     model = RulesModel.mine(train, limits=limits)
     queries = rule_queries(test)
     return _log_and_promote(
-        name="floyo-rules", python_model=RulesPyfunc(), artifact=model.to_json(), params=limits.__dict__,
+        name="floyo-rules", scope=scope, python_model=RulesPyfunc(), artifact=model.to_json(), params=limits.__dict__,
         data={**window, "train_transactions": train["transaction_id"].n_unique(), "test_queries": len(queries),
               "rules": len(model.rules), "users_with_rules": len(model.per_user), **model.stats},
         ranked=[model.rank(u, q) for u, q, _ in queries], truth=[h for _, _, h in queries],
@@ -155,7 +164,7 @@ def _train_rules(transactions: pl.DataFrame, cut: datetime | None, window: dict[
     )  # fmt: skip
 
 
-def _train_workflows(actions: pl.DataFrame, cut: datetime | None, window: dict[str, Any]) -> dict[str, Any]:
+def _train_workflows(actions: pl.DataFrame, cut: datetime | None, window: dict[str, Any], scope: str) -> dict[str, Any]:
     from models.pyfunc import WorkflowsPyfunc, workflows_input
     from models.workflows import WorkflowLimits
 
@@ -164,7 +173,7 @@ def _train_workflows(actions: pl.DataFrame, cut: datetime | None, window: dict[s
     model = WorkflowsModel.mine(train, limits=limits)
     queries = workflow_queries(test, within_s=max(limits.windows))
     return _log_and_promote(
-        name="floyo-workflows", python_model=WorkflowsPyfunc(), artifact=model.to_json(), params=model.limits,
+        name="floyo-workflows", scope=scope, python_model=WorkflowsPyfunc(), artifact=model.to_json(), params=model.limits,
         data={**window, "train_actions": train.height, "test_queries": len(queries),
               "workflows": len(model.workflows)},
         ranked=[model.rank(u, a, p or None) for u, a, _, p in queries], truth=[b for _, _, b, _ in queries],
@@ -184,27 +193,32 @@ def _log_and_promote(
     model_input: pd.DataFrame,
     metrics: Callable[[Sequence[Sequence[str]], Sequence[str]], dict[str, float]],
     extra: dict[str, float] | None = None,
+    scope: str = "lake",
 ) -> dict[str, Any]:
-    """Log one model (its held-out scores and ``extra`` metrics: the baselines', the validation ones); score the
-    current champion on the same held-out queries; promote if strictly better."""
+    """Log one model (its held-out scores and ``extra`` metrics: the baselines', the validation ones) under the
+    registered name of its scope; score that name's champion on the same held-out queries; promote if strictly
+    better. A lake run also replaces a global champion that no lake run made (one registered before scopes)."""
     from models import tracking
 
+    name = tracking.scoped_name(name, scope)
     scores = metrics(ranked, truth)
     n_truth = len(truth)
     previous = tracking.champion_version(name)
+    foreign = previous is not None and scope == tracking.GLOBAL_SCOPE and tracking.champion_scope(name) != scope
     champion_score = None
     if previous is not None:
         predicted = tracking.load(name).predict(model_input)["ranked"][:n_truth] if n_truth else []
         champion_score = metrics([list(r) for r in predicted], truth)[PROMOTION_METRIC]
     logged = tracking.log_model_run(
         name=name, python_model=python_model, artifact=artifact, params=params,
-        metrics=scores | (extra or {}), data=data, input_example=model_input.head(5),
+        metrics=scores | (extra or {}), data=data, input_example=model_input.head(5), scope=scope,
     )  # fmt: skip
-    promoted = champion_score is None or scores[PROMOTION_METRIC] > champion_score
+    promoted = champion_score is None or foreign or scores[PROMOTION_METRIC] > champion_score
     if promoted:
         tracking.promote(logged)
     return {
-        "name": name, "version": logged.version, "run_id": logged.run_id, PROMOTION_METRIC: scores[PROMOTION_METRIC],
+        "name": name, "scope": scope, "version": logged.version, "run_id": logged.run_id,
+        PROMOTION_METRIC: scores[PROMOTION_METRIC],
         "champion_before": previous, f"champion_{PROMOTION_METRIC}": champion_score, "promoted": promoted,
     }  # fmt: skip
 
