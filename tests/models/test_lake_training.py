@@ -22,7 +22,9 @@ from floyo.demo_data import store
 from floyo.settings import get_settings
 from jobs.refresh import export_and_build
 from models import tracking
+from models.train import FAMILIES
 from tests.features.helpers import LakeDB, lake_db
+from tests.models.helpers import REPO
 
 WRITER = "synth-writer-003"
 
@@ -106,7 +108,9 @@ def test_train_on_the_lake_registers_four_champions_and_patterns_read_them(lake_
 def test_train_for_one_user_since_a_date(lake_env: LakeDB) -> None:
     lines = _train("--user", WRITER, "--since", "2026-10-25")
     assert len(lines) == 4
-    window = tracking.client().get_run(str(tracking.client().get_model_version("floyo-workflows", "1").run_id))
+    name = f"floyo-workflows-user-{WRITER}"
+    window = tracking.client().get_run(str(tracking.client().get_model_version(name, "1").run_id))
+    assert window.data.tags[tracking.SCOPE_TAG] == f"user:{WRITER}"
     assert window.data.params["data.train_start"] >= "2026-10-25"
     with lake_env.engine.connect() as conn:
         writer_id = conn.execute(text("SELECT id FROM users WHERE name = :n"), {"n": WRITER}).scalar_one()
@@ -120,3 +124,35 @@ def test_patterns_without_a_champion_and_unknown_user_fail_in_one_line(lake_env:
     unknown = CliRunner().invoke(app, ["train", "--user", "nobody-at-all"])
     assert unknown.exit_code == 1
     assert "no user named 'nobody-at-all'" in unknown.stderr
+
+
+def test_scoped_runs_leave_every_global_champion_where_it_was(lake_env: LakeDB) -> None:
+    """The issue's acceptance: `floyo train --events data/samples/flask.events.csv.gz` (and `--user U`) after a
+    global `floyo train` leaves every global champion where it was."""
+    assert all(line.endswith("promoted to champion") for line in _train())
+    client = tracking.client()
+    assert {tracking.champion_scope(name) for name in FAMILIES} == {"lake"}
+    _train("--events", str(REPO / "data" / "samples" / "flask.events.csv.gz"))
+    _train("--user", WRITER)
+    for name in FAMILIES:
+        assert tracking.champion_version(name) == "1", name
+        assert [str(v.version) for v in client.search_model_versions(f"name = '{name}'")] == ["1"], name
+        for scoped, scope in ((f"{name}-log-flask.events", "log:flask.events.csv.gz"),
+                              (f"{name}-user-{WRITER}", f"user:{WRITER}")):  # fmt: skip
+            assert tracking.champion_version(scoped) == "1", scoped
+            assert tracking.champion_scope(scoped) == scope
+
+
+def test_a_lake_run_replaces_a_global_champion_that_no_lake_run_made(lake_env: LakeDB) -> None:
+    """A champion promoted before runs had scopes (or by a scoped run of old code) does not stand."""
+    _train("--user", WRITER)
+    client = tracking.client()
+    for name in FAMILIES:  # what the old code did: a one-user model made the global champion
+        source = client.get_model_version(f"{name}-user-{WRITER}", "1")
+        client.create_registered_model(name)
+        copied = client.create_model_version(name, source.source, run_id=source.run_id)
+        client.set_registered_model_alias(name, tracking.CHAMPION, copied.version)
+    assert {tracking.champion_scope(name) for name in FAMILIES} == {f"user:{WRITER}"}
+    lines = _train()
+    assert all(line.endswith("promoted to champion") for line in lines), lines
+    assert {tracking.champion_scope(name) for name in FAMILIES} == {"lake"}
