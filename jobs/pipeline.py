@@ -103,7 +103,7 @@ def run_pipeline(
         with engine.begin() as conn:
             runs.abandon_stale(conn)
             run_id = runs.start_run(conn, trigger=trigger)
-        result = _run_steps(settings, engine, JobResult(run_id, "succeeded"), force=force, progress=progress)
+        result, cause = _run_steps(settings, engine, JobResult(run_id, "succeeded"), force=force, progress=progress)
     result.seconds = round(time.perf_counter() - started, 3)
     with engine.begin() as conn:
         summary = {**result.summary, **({"reason": result.reason} if result.reason else {})}
@@ -112,14 +112,15 @@ def run_pipeline(
     if result.status == "failed":
         failed = JobFailed("job_failed", result.describe(), {"run_id": run_id})
         failed.result = result
-        raise failed
+        raise failed from cause  # the worker's log shows the step's own traceback as the cause
     return result
 
 
 def _run_steps(
     settings: Settings, engine: Engine, result: JobResult, *, force: bool, progress: Progress | None
-) -> JobResult:
-    """Export and build features, then train, evaluate and promote unless nothing changed."""
+) -> tuple[JobResult, BaseException | None]:
+    """Export and build features, then train, evaluate and promote unless nothing changed; the result, and the
+    exception that failed the run (if one did)."""
     from jobs.refresh import export_and_build
     from models.lakedata import train_from_lake
 
@@ -133,7 +134,7 @@ def _run_steps(
                           "features": built["features"]["rows"], "trained": False}  # fmt: skip
         if not force and _unchanged(engine, watermark):
             result.status, result.reason = "skipped", "no new events since the last training"
-            return result
+            return result, None
         with _timed(result, "train_evaluate_promote"):
             trained = train_from_lake(settings, progress=step)
         result.summary["trained"] = True
@@ -142,17 +143,19 @@ def _run_steps(
             for r in trained
         ]
     except FloyoError as exc:
-        if exc.code != "no_events":
-            result.status, result.error = "failed", f"{exc.message} [{exc.code}]"
-        else:
+        if exc.code == "no_events":
             result.status, result.reason = "skipped", "no events in the lake"
-    except Exception as exc:  # recorded here; run_pipeline raises it once the row is written
-        log.exception("job run failed")
+            return result, None
+        result.status, result.error = "failed", f"{exc.message} [{exc.code}]"
+        return result, exc
+    except Exception as exc:  # recorded here; run_pipeline raises once the row is written, this as the cause
+        log.debug("job run failed", exc_info=True)
         result.status, result.error = (
             "failed",
             f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
         )
-    return result
+        return result, exc
+    return result, None
 
 
 def _unchanged(engine: Engine, watermark: int) -> bool:

@@ -16,9 +16,11 @@ from features.synth import generate
 from floyo.cli import app
 from floyo.demo_data import store
 from floyo.settings import get_settings
-from jobs.pipeline import job_lock, run_pipeline
+from jobs.celery_app import TASK, create_celery, worker_argv
+from jobs.pipeline import JobFailed, job_lock, run_pipeline
 from jobs.schedule import parse_interval, run_schedule
 from models import tracking
+from models.train import FAMILIES
 from tests.features.helpers import LakeDB
 from tests.jobs.helpers import job_env, job_rows
 
@@ -86,7 +88,10 @@ def test_a_run_left_running_by_a_dead_process_is_abandoned_and_failures_are_reco
     get_settings.cache_clear()
     cli = CliRunner().invoke(app, ["job", "run"])
     assert cli.exit_code == 1
-    assert "failed:" in cli.stdout
+    message = cli.stderr.strip().splitlines()
+    assert len(message) == 1, cli.stderr  # one line, no traceback
+    assert message[0].startswith("error: job run ")
+    assert " failed: " in message[0]
     rows = job_rows(jdb.engine)
     assert [r["status"] for r in rows] == ["abandoned", "failed"]
     assert rows[1]["error"]
@@ -135,3 +140,73 @@ def test_job_and_mlflow_help() -> None:
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
     assert "--port" in CliRunner().invoke(app, ["mlflow", "ui", "--help"]).stdout
+
+
+def _break_the_lake(db: LakeDB, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file where the lake's directory should be: the export step fails for real."""
+    blocker = db.settings.data_dir / "not-a-dir"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("a file where the lake should be")
+    monkeypatch.setenv("FLOYO_LAKE_DIR", str(blocker))
+    get_settings.cache_clear()
+
+
+def test_a_failed_run_is_recorded_then_raises(jdb: LakeDB, monkeypatch: pytest.MonkeyPatch) -> None:
+    _break_the_lake(jdb, monkeypatch)
+    with pytest.raises(JobFailed) as failed:
+        run_pipeline(get_settings(), trigger="test")
+    rows = job_rows(jdb.engine)
+    assert [(r["id"], r["status"]) for r in rows] == [(failed.value.details["run_id"], "failed")]
+    assert rows[0]["error"]
+    assert rows[0]["finished_at"] is not None
+
+
+def test_the_celery_task_fails_when_the_run_fails(jdb: LakeDB, monkeypatch: pytest.MonkeyPatch) -> None:
+    _break_the_lake(jdb, monkeypatch)
+    monkeypatch.setenv("FLOYO_BROKER_URL", "memory://")
+    get_settings.cache_clear()
+    celery = create_celery(get_settings())
+    outcome = celery.tasks[TASK].apply(kwargs={"trigger": "celery"})  # the real task, run eagerly in this process
+    assert outcome.state == "FAILURE"
+    assert isinstance(outcome.result, JobFailed)
+    assert [(r["trigger"], r["status"]) for r in job_rows(jdb.engine)] == [("celery", "failed")]
+
+
+def test_the_schedule_loop_goes_on_after_a_failed_run(jdb: LakeDB, monkeypatch: pytest.MonkeyPatch) -> None:
+    _break_the_lake(jdb, monkeypatch)
+    monkeypatch.setenv("FLOYO_JOB_INTERVAL", "1s")
+    get_settings.cache_clear()
+    seen: list[str] = []
+    assert run_schedule(get_settings(), max_runs=2, on_result=lambda r: seen.append(r.status)) == 2
+    assert seen == ["failed", "failed"]
+    assert [r["status"] for r in job_rows(jdb.engine)] == ["failed", "failed"]
+
+
+def test_a_scoped_training_cannot_fool_the_unchanged_check(jdb: LakeDB) -> None:
+    """The issue's fault 3: a log run promoted itself globally, then the job skipped retraining."""
+    from tests.models.helpers import REPO
+
+    assert run_pipeline(get_settings(), trigger="test").status == "succeeded"
+    cli = CliRunner().invoke(app, ["train", "--events", str(REPO / "data" / "samples" / "flask.events.csv.gz")])
+    assert cli.exit_code == 0, cli.output
+    again = run_pipeline(get_settings(), trigger="test")
+    assert (again.status, again.reason) == ("skipped", "no new events since the last training")
+    assert all(tracking.champion_version(name) == "1" for name in FAMILIES)
+    assert {tracking.champion_scope(name) for name in FAMILIES} == {"lake"}
+
+
+@pytest.mark.parametrize(("concurrency", "pool"), [(1, ["--pool=solo"]), (3, ["--pool=prefork", "--concurrency=3"])])
+def test_the_worker_honours_concurrency(concurrency: int, pool: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from celery import Celery
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(Celery, "worker_main", lambda self, argv: started.append(argv))
+    monkeypatch.setenv("FLOYO_BROKER_URL", "memory://")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["job", "worker", "--concurrency", str(concurrency)])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert started == [["worker", "--beat", *pool, "--loglevel=INFO"]]
+    assert worker_argv(concurrency=concurrency) == started[0]
