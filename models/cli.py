@@ -138,7 +138,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(min=1, max=65535, help="port of the UI")] = 5000,
         host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     ) -> None:
-        """Open the MLflow UI on the configured store (FLOYO_MLFLOW_URI, default mlflow/mlflow.db)."""
+        """Open the MLflow UI on the configured store (FLOYO_MLFLOW_URI, default $FLOYO_DATA_DIR/mlflow/mlflow.db)."""
         import sys
 
         from models.tracking import run_ui, ui_command
