@@ -150,7 +150,7 @@ def test_a_lake_run_replaces_a_global_champion_that_no_lake_run_made(lake_env: L
     for name in FAMILIES:  # what the old code did: a one-user model made the global champion
         source = client.get_model_version(f"{name}-user-{WRITER}", "1")
         client.create_registered_model(name)
-        copied = client.create_model_version(name, source.source, run_id=source.run_id)
+        copied = client.create_model_version(name, str(source.source), run_id=source.run_id)
         client.set_registered_model_alias(name, tracking.CHAMPION, copied.version)
     assert {tracking.champion_scope(name) for name in FAMILIES} == {f"user:{WRITER}"}
     lines = _train()

@@ -134,6 +134,7 @@ def test_a_store_error_fails_the_run_without_promoting(
     store: str, small_log: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
     from mlflow.tracking import MlflowClient
 
     runner = CliRunner()
@@ -142,7 +143,7 @@ def test_a_store_error_fails_the_run_without_promoting(
     assert tracking.champion_version(name) == "1"
 
     def unavailable(*args: Any, **kwargs: Any) -> Any:  # what a store that cannot answer raises
-        raise MlflowException("database is locked", error_code="TEMPORARILY_UNAVAILABLE")
+        raise MlflowException("database is locked", error_code=TEMPORARILY_UNAVAILABLE)
 
     with monkeypatch.context() as patched:
         for method in ("get_registered_model", "get_model_version_by_alias"):
@@ -166,8 +167,9 @@ def test_default_store_lives_under_the_data_dir(env: dict[str, str], monkeypatch
         assert get_settings().mlflow_tracking_uri == f"sqlite:///{data_dir.resolve() / 'mlflow' / 'mlflow.db'}"
         tracking.experiment_id("floyo-where")
         assert (data_dir / "mlflow" / "mlflow.db").is_file()
-        location = tracking.client().get_experiment_by_name("floyo-where").artifact_location
-        assert location == (data_dir.resolve() / "mlflow" / "artifacts").as_uri()
+        experiment = tracking.client().get_experiment_by_name("floyo-where")
+        assert experiment is not None
+        assert experiment.artifact_location == (data_dir.resolve() / "mlflow" / "artifacts").as_uri()
     finally:
         get_settings.cache_clear()
 
