@@ -131,7 +131,6 @@ def test_scoped_runs_leave_every_global_champion_where_it_was(lake_env: LakeDB) 
     global `floyo train` leaves every global champion where it was."""
     assert all(line.endswith("promoted to champion") for line in _train())
     client = tracking.client()
-    assert {tracking.champion_scope(name) for name in FAMILIES} == {"lake"}
     _train("--events", str(REPO / "data" / "samples" / "flask.events.csv.gz"))
     _train("--user", WRITER)
     for name in FAMILIES:
@@ -141,6 +140,7 @@ def test_scoped_runs_leave_every_global_champion_where_it_was(lake_env: LakeDB) 
                               (f"{name}-user-{WRITER}", f"user:{WRITER}")):  # fmt: skip
             assert tracking.champion_version(scoped) == "1", scoped
             assert tracking.champion_scope(scoped) == scope
+    assert {tracking.champion_scope(name) for name in FAMILIES} == {"lake"}
 
 
 def test_a_lake_run_replaces_a_global_champion_that_no_lake_run_made(lake_env: LakeDB) -> None:
