@@ -1,4 +1,4 @@
-"""Read a CSV activity log (the format of ``../shared/data/README.md``) as an events LazyFrame, without the database."""
+"""Read a CSV activity log (the format of ``docs/data.md``) as an events LazyFrame, without the database."""
 
 from __future__ import annotations
 

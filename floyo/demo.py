@@ -226,7 +226,7 @@ def _summary_lines(settings: Settings, base_url: str) -> list[str]:
         f"  events:    {db['events']} ({kinds})",
         f"  data:      {settings.data_dir}",
         f"  API docs:  {base_url}/docs   health: {base_url}/health/readiness   metrics: {base_url}/metrics",
-        "  stop with: .venv/bin/floyo stop   (or `make stop`)",
+        f"  stop with: {_stop_command()}",
     ]
 
 
@@ -256,3 +256,9 @@ def stop_all() -> list[str]:
 
 def _say(line: str) -> None:
     print(line, flush=True)
+
+
+def _stop_command() -> str:
+    """``floyo stop`` as this process was called: a checkout's ``.venv/bin/floyo``, or ``floyo`` on the PATH."""
+    called = Path(sys.argv[0])
+    return f"{called} stop" if called.name == "floyo" else "floyo stop"

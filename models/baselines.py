@@ -1,4 +1,4 @@
-"""The reference baselines of ``shared/data/README.md``: most popular, first-order Markov, pairwise co-change.
+"""The reference baselines of ``docs/data.md``: most popular, first-order Markov, pairwise co-change.
 
 Ties keep the order in which items were first counted (``Counter.most_common``) for next items, and the
 alphabetical order for co-change candidates: that is how the README's reference figures were computed.

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly_errors
     def evaluate(
-        events: Annotated[Path, typer.Option(help="event log (.csv or .csv.gz) in the format of shared/data/README")],
+        events: Annotated[Path, typer.Option(help="event log (.csv or .csv.gz) in the CSV log format (docs/data.md)")],
         test_frac: Annotated[float, typer.Option(min=0.01, max=0.99, help="share of transactions held out")] = 0.2,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     ) -> None:

@@ -1,4 +1,4 @@
-"""Read an event log in the CSV format of ``shared/data/README.md`` into the plain frame the models take."""
+"""Read an event log in the CSV format of ``docs/data.md`` into the plain frame the models take."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``floyo patterns``: the rules and workflows found in an event log, for everyone or one user, with evidence.
 
-With ``--events`` it mines an event log in the CSV format of ``shared/data/README.md`` afresh (a transaction is
+With ``--events`` it mines an event log in the CSV format of ``docs/data.md`` afresh (a transaction is
 one commit); otherwise it reads what the registered champions of ``floyo-rules`` and ``floyo-workflows`` found.
 """
 

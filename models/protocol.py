@@ -1,4 +1,4 @@
-"""The evaluation protocol of ``shared/data/README.md``: a time split by transaction, queries and metrics.
+"""The evaluation protocol of ``docs/data.md``: a time split by transaction, queries and metrics.
 
 Plain inputs: a polars frame of events in file order with ``user_id, ts, path, ext, group`` (``group`` is the
 commit for a version-control log, the session for Floyo's own events).

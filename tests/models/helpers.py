@@ -32,7 +32,7 @@ def events(rows: list[tuple[str, str, str, str]]) -> pl.DataFrame:
 
 
 def write_log(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
-    """Write rows as a gzipped CSV log in the format of shared/data/README."""
+    """Write rows as a gzipped CSV log in the format of docs/data.md."""
     lines = ["event_id,user_id,ts,path,ext,action,commit,is_bot"]
     for i, (user, ts, p, commit) in enumerate(rows):
         ext = p.rsplit(".", 1)[1] if "." in p else ""

@@ -13,7 +13,7 @@ from floyo.cli import app
 from models.evaluate import evaluate_log
 from tests.models.helpers import flask_log, write_log
 
-# shared/data/README.md, "Reference figures on this log"
+# docs/data.md, "Reference figures on the Flask log"
 REFERENCE = {
     "mostpop": {"hr1": 0.380, "hr3": 0.627, "hr5": 0.763, "mrr": 0.550, "n": 2077},
     "markov1": {"hr1": 0.553, "hr3": 0.802, "hr5": 0.827, "mrr": 0.696, "n": 2077},
