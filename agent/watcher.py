@@ -150,6 +150,10 @@ class Watcher:
         for name in _WATCHDOG_LOGGERS:
             logging.getLogger(name).addFilter(self._overflow_filter)
         self._observer = Observer()
+        # Started before any root is scheduled, so each root's inotify watches are added inside its own
+        # ``schedule`` call and a full watch table fails that root alone (watchdog 7 adds the watches of roots
+        # scheduled before ``start`` inside ``start``, where the error no longer says which root failed).
+        self._observer.start()
         handler = _QueueHandler(self.queue)
         for alias, state in self.roots.items():
             try:
@@ -158,7 +162,6 @@ class Watcher:
                 if exc.errno not in (errno.ENOSPC, errno.EMFILE):
                     raise
                 self._watch_limit(alias, str(exc))
-        self._observer.start()
         if self.polled != set(self.roots):
             watches, dirs = count_inotify_watches(), sum(count_dirs(s.path) for s in self.roots.values())
             if watches < dirs:
