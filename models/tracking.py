@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import tempfile
 import warnings
@@ -71,6 +72,8 @@ class Logged:
 
 def client() -> MlflowClient:
     """A client on the configured store (and the module-level mlflow pointed at it)."""
+    # a new SQLite store announces its table creation at INFO on whichever call touches it first
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     uri = get_settings().mlflow_tracking_uri
     if uri.startswith("sqlite:///"):  # SQLite creates the database file but not its folder
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -137,15 +140,21 @@ def _quiet_mlflow() -> Iterator[None]:
     """Without MLflow's narration of every logged model (signature validation, advice on CloudPickle, "Successfully
     registered", pandas deprecations inside MLflow): ``floyo train`` prints its own one-line summary per model.
     Errors still raise."""
-    from mlflow.utils.logging_utils import disable_logging, enable_logging
+    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
 
-    disable_logging()  # type: ignore[no-untyped-call]
+    # MLflow 3.17 logs some of it through the ``mlflow`` logger's own handler, past the stream switch. Both are
+    # restored as they were, not switched on: these blocks nest (``experiment_id`` inside ``log_model_run``).
+    mlflow_logger = logging.getLogger("mlflow")
+    level, enabled = mlflow_logger.level, MLFLOW_LOGGING_STREAM.enabled
+    mlflow_logger.setLevel(logging.ERROR)
+    MLFLOW_LOGGING_STREAM.enabled = False
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", module="mlflow")
             yield
     finally:
-        enable_logging()  # type: ignore[no-untyped-call]
+        MLFLOW_LOGGING_STREAM.enabled = enabled
+        mlflow_logger.setLevel(level)
 
 
 @dataclass
