@@ -335,13 +335,10 @@ def export_lake(
         result.watermark = read_watermark(conn)
         result.compacted_partitions = compact(lake)
         if retention and settings.retention_days:
-            plan = plan_retention(conn, events_dir(lake), settings.retention_days)
-            if on_retention:
-                on_retention(plan)  # said before anything is deleted
-            result.retention = plan.as_dict()
-            result.retention_rows_deleted, result.retention_dates_deleted = apply_retention(
-                conn, events_dir(lake), plan
+            plan, (result.retention_rows_deleted, result.retention_dates_deleted) = _retain(
+                conn, settings, on_retention
             )
+            result.retention = plan.as_dict()
     result.seconds = time.perf_counter() - started
     return result
 
@@ -421,9 +418,21 @@ def run_retention(
     if not settings.retention_days:
         return None
     with _export_lock(_conninfo(engine)) as conn:
-        plan = plan_retention(conn, events_dir(settings.lake_path), settings.retention_days)
-        if on_retention:
-            on_retention(plan)
-        if not dry_run:
-            apply_retention(conn, events_dir(settings.lake_path), plan)
+        plan, _ = _retain(conn, settings, on_retention, dry_run=dry_run)
     return plan
+
+
+def _retain(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    on_retention: Callable[[RetentionPlan], None] | None,
+    *,
+    dry_run: bool = False,
+) -> tuple[RetentionPlan, tuple[int, int]]:
+    """Plan retention, say it through ``on_retention`` before anything is deleted, then (unless ``dry_run``)
+    apply it; the plan and (rows deleted, lake dates deleted)."""
+    plan = plan_retention(conn, events_dir(settings.lake_path), settings.retention_days)
+    if on_retention:
+        on_retention(plan)
+    deleted = (0, 0) if dry_run else apply_retention(conn, events_dir(settings.lake_path), plan)
+    return plan, deleted

@@ -30,8 +30,7 @@ _STAGE_SQL = (
 _COPY_SQL = f"COPY floyo_batch ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _MOVE_SQL = f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM floyo_batch"
 # Binary COPY (4x less client CPU than text, and no text parsing in the server) carries no type oids:
-# each value goes in its column's binary format (floyo.event_schema.COPY_TYPE says which, by name).
-_COPY_TYPES = COPY_TYPES
+# each value goes in its column's binary format (floyo.event_schema.COPY_TYPES says which, by name).
 _JSONB_V1 = b"\x01"
 _MS = timedelta(milliseconds=1)
 _CLAIM_SQL = (
@@ -153,7 +152,7 @@ def _store(scoped: ScopedConnection, batch: ValidatedBatch, rows: list[tuple[Any
     if conn not in _staged:
         conn.execute(_STAGE_SQL)
     with conn.cursor().copy(_COPY_SQL) as copy:
-        copy.set_types(_COPY_TYPES)
+        copy.set_types(COPY_TYPES)
         if claimed is None or len(claimed) == len(rows):  # the usual case: no duplicates
             for row in rows:
                 copy.write_row(row)

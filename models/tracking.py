@@ -30,6 +30,9 @@ import mlflow
 from floyo.errors import Unavailable
 from floyo.settings import get_settings
 
+# a new SQLite store announces its table creation at INFO on whichever call touches it first
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+
 CHAMPION = "champion"
 GLOBAL_SCOPE = "lake"
 SCOPE_TAG = "floyo.scope"
@@ -72,8 +75,6 @@ class Logged:
 
 def client() -> MlflowClient:
     """A client on the configured store (and the module-level mlflow pointed at it)."""
-    # a new SQLite store announces its table creation at INFO on whichever call touches it first
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     uri = get_settings().mlflow_tracking_uri
     if uri.startswith("sqlite:///"):  # SQLite creates the database file but not its folder
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

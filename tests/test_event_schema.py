@@ -41,7 +41,7 @@ def test_what_is_derived_follows_the_registry() -> None:
     # telemetry is COPYed into a staging table, then INSERTed into events under RLS (docs/decisions.md)
     assert store._COPY_SQL.startswith("COPY floyo_batch (event_id, user_id, device_id, ts, client_ts")
     assert store._MOVE_SQL.startswith("INSERT INTO events (event_id, user_id, device_id, ts, client_ts")
-    assert store._COPY_TYPES[event_schema.COPY_COLUMNS.index("exit_code")] == "int4"
+    assert event_schema.COPY_TYPES[event_schema.COPY_COLUMNS.index("exit_code")] == "int4"  # what the store sets
     assert LAKE_SCHEMA.names == [c.name for c in EVENT_COLUMNS if c.lake]
     assert list(lake.EVENTS_SCHEMA) == [*LAKE_SCHEMA.names, "date"]
     # the API's order is a published contract: deriving it must not move a column
