@@ -26,7 +26,13 @@ REQUEST_PRIVILEGES = {
     "devices": {"SELECT"},  # column-level, and never token_hash
     "events": {"SELECT", "INSERT"},
     "event_keys": {"SELECT", "INSERT"},
+    "suggestions": {"SELECT", "UPDATE"},  # UPDATE of the state columns only
+    "suggestion_feedback": {"SELECT", "INSERT"},
+    "suggestion_state": {"SELECT", "UPDATE"},  # UPDATE of version only
+    "workflows": {"SELECT", "INSERT", "UPDATE"},  # never DELETE: a deleted workflow keeps its history
+    "workflow_versions": {"SELECT", "INSERT"},
 }
+PER_USER_TABLES_0006 = ("suggestions", "suggestion_feedback", "suggestion_state", "workflows", "workflow_versions")
 _PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
 _TABLES_WITH_USER_ID = """
@@ -115,7 +121,7 @@ def test_without_app_user_id_the_request_role_sees_no_row(conn, engine, client):
     device = make_device(engine)
     client.post("/api/v1/telemetry", json=make_batch([make_event()]), headers=device.headers)
     tables = _policed_tables(conn)
-    assert tables == ["devices", "events", "users"]
+    assert tables == sorted(["devices", "events", "users", *PER_USER_TABLES_0006])
     as_request_role(conn)
     for table in tables:
         column = "id" if table == "users" else "user_id"
