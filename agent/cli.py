@@ -63,7 +63,12 @@ def watch(
         list[str] | None, typer.Argument(help="folders to watch, as PATH or ALIAS=PATH (default: the config's)")
     ] = None,
     server: Annotated[str | None, typer.Option(help="Floyo API base URL, e.g. http://127.0.0.1:8000")] = None,
-    token: Annotated[str | None, typer.Option(help="device token (floyo token create), or FLOYO_AGENT_TOKEN")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="device token: visible to every user in `ps`; put it in the config file or FLOYO_AGENT_TOKEN"
+        ),
+    ] = None,
     config: ConfigOpt = None,
     state_dir: StateOpt = None,
     privacy: Annotated[
@@ -85,6 +90,12 @@ def watch(
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    if token is not None:
+        typer.echo(
+            "warning: --token is visible to every user of this machine (ps, /proc); "
+            'put `token = "…"` in the config file (mode 600) or set FLOYO_AGENT_TOKEN instead',
+            err=True,
+        )
     cfg = _config(
         config,
         state_dir,
@@ -114,12 +125,9 @@ def status(
 
 
 def _set_pause(config: str | None, state_dir: str | None, paused: bool) -> None:
-    cfg = _config(config, state_dir)
-    cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    if paused:
-        cfg.pause_path.touch()
-    else:
-        cfg.pause_path.unlink(missing_ok=True)
+    from agent.pause import PauseLog
+
+    PauseLog(_config(config, state_dir).state_dir).switch(paused)
     typer.echo("recording paused: nothing is captured until `floyo agent resume`" if paused else "recording resumed")
 
 
@@ -137,14 +145,35 @@ def resume(config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
     _set_pause(config, state_dir, False)
 
 
+@agent_app.command("stop")
+@_errors
+def stop(
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+    timeout: Annotated[float, typer.Option(min=0, help="seconds to wait for it to exit")] = 30.0,
+) -> None:
+    """Stop the agent running on this state folder (started in the background or in another terminal)."""
+    from agent.runner import stop_running_agent
+
+    typer.echo(stop_running_agent(_config(config, state_dir), timeout=timeout))
+
+
 @agent_app.command("shell-hook")
-def shell_hook(shell: Annotated[str, typer.Argument(help="bash or zsh")]) -> None:
+def shell_hook(
+    shell: Annotated[str, typer.Argument(help="bash or zsh")],
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
     """Print the snippet that records commands as run events: add `eval "$(floyo agent shell-hook bash)"` to ~/.bashrc."""
+    from pathlib import Path
+
     from agent.shell import hook_snippet
 
     if shell not in ("bash", "zsh"):
         raise fail("the shell must be bash or zsh", 2)
-    typer.echo(hook_snippet(shell), nl=False)
+    paths = {"state_dir": state_dir, "config_file": config}
+    snippet = hook_snippet(shell, **{k: Path(v).expanduser().resolve() for k, v in paths.items() if v})
+    typer.echo(snippet, nl=False)
 
 
 @agent_app.command("record-run")
@@ -154,6 +183,9 @@ def record_run(
         str | None, typer.Option(help="the command line (or $FLOYO_CMD); only the program name is kept")
     ] = None,
     exit_code: Annotated[int | None, typer.Option(help="the command's exit code")] = None,
+    started_us: Annotated[
+        int | None, typer.Option(min=0, help="when it started, in microseconds since the epoch (the shell's clock)")
+    ] = None,
     duration_ms: Annotated[int | None, typer.Option(min=0, help="how long it ran")] = None,
     cwd: Annotated[str | None, typer.Option(help="the folder it ran in (default: the current one)")] = None,
     config: ConfigOpt = None,
@@ -171,6 +203,7 @@ def record_run(
         exit_code=exit_code,
         duration_ms=duration_ms,
         cwd=Path(cwd) if cwd else Path.cwd(),
+        started_at=None if started_us is None else started_us / 1e6,
     )
 
 

@@ -37,7 +37,8 @@ class Pending:
     before: FileState | None
     first: float
     last: float
-    wall: float
+    wall: float  # the latest notification's time
+    first_wall: float = 0.0  # the first one's
     opened: bool = False
     moved_from: str | None = None
     moved_to: str | None = None
@@ -62,6 +63,36 @@ def file_state(path: str) -> FileState | None:
     if stat.S_ISDIR(st.st_mode):
         return None
     return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+MTIME_SLACK = 5.0  # seconds a write may precede its first notification's arrival (a busy machine)
+
+
+def _clock_tick() -> float:
+    """The granularity of file times: the kernel stamps them from its coarse clock (a tick, 1 to 10 ms)."""
+    try:
+        return time.clock_getres(getattr(time, "CLOCK_REALTIME_COARSE", 5))
+    except OSError:
+        return 0.01
+
+
+CLOCK_TICK = _clock_tick()
+
+
+def event_time(entry: Pending, written: FileState | None) -> float:
+    """When it happened: the latest notification's arrival, or sooner the end of the write's clock tick.
+
+    A notification reaches the agent late when the machine is busy (a second is seen under load), so a write's
+    time is capped by its modification time, which the kernel takes from its coarse clock: the write happened
+    within the tick after it, so its end is never before the write (the order against the command that wrote
+    it holds) and at most a tick after it. A modification time far before the notifications (``cp -p``,
+    ``tar``, ``touch -d``), or a whole second (a file system with coarse times), is not the write's time.
+    """
+    if written is not None and written[0] % 1_000_000_000:
+        end_of_tick = written[0] / 1e9 + CLOCK_TICK
+        if entry.first_wall - MTIME_SLACK <= end_of_tick:
+            return min(entry.wall, end_of_tick)
+    return entry.wall
 
 
 class RootState:
@@ -95,7 +126,7 @@ class RootState:
     def _entry(self, rel: str, now: float, wall: float, source: str = "watch") -> Pending:
         entry = self.pending.get(rel)
         if entry is None:
-            entry = self.pending[rel] = Pending(self.index.get(rel), now, now, wall, source=source)
+            entry = self.pending[rel] = Pending(self.index.get(rel), now, now, wall, wall, source=source)
         entry.last, entry.wall = now, wall
         return entry
 
@@ -125,11 +156,17 @@ class RootState:
             self.touch(rel, "delete", now=now)
 
     def rescan(self, *, now: float | None = None) -> int:
-        """Touch every path whose disk state differs from the index (after lost notifications); returns the count."""
+        """Touch every path whose disk state differs from the index (after lost notifications); returns the count.
+
+        Each is dated by the file's modification time (no later than now), the best record of when it changed;
+        a vanished file has none and is dated now.
+        """
         changed = self.index.spool.changed_files(self.alias, self.filter.iter_walk())
         for rel in changed:
             if rel not in self.pending:
-                self.touch(rel, "rescan", now=now)
+                state = file_state(os.path.join(self.path, rel))
+                wall = time.time()
+                self.touch(rel, "rescan", now=now, wall=wall if state is None else min(state[0] / 1e9, wall))
         return len(changed)
 
     def _quiet(self, rel: str, now: float, force: bool) -> bool:
@@ -164,9 +201,10 @@ class RootState:
             out.deletes.discard(rel)
             out.upserts[rel] = state
 
-    def _event(self, kind: str, rel: str, entry: Pending, out: Outcome, **extra: Any) -> None:
+    def _event(self, kind: str, rel: str, entry: Pending, out: Outcome, *, written: FileState | None = None,
+               **extra: Any) -> None:  # fmt: skip
         meta = {"source": "rescan"} if entry.source == "rescan" else None
-        out.events.append({"kind": kind, "path": rel, "wall": entry.wall, "meta": meta, **extra})
+        out.events.append({"kind": kind, "path": rel, "wall": event_time(entry, written), "meta": meta, **extra})
 
     def _decide(self, rel: str, entry: Pending, out: Outcome) -> None:
         now_state = file_state(os.path.join(self.path, rel))
@@ -193,4 +231,4 @@ class RootState:
                 kind = "open"
         self._set(rel, now_state, out)
         if kind is not None:
-            self._event(kind, rel, entry, out)
+            self._event(kind, rel, entry, out, written=now_state if kind in ("create", "modify") else None)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from agent.secure import private_dir
 from floyo.errors import InvalidInput
 from floyo.settings import get_settings
 
@@ -51,7 +52,7 @@ class AgentConfig:
             return self.privacy_key.encode()
         path = self.state_dir / "privacy.key"
         if not path.exists():
-            self.state_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.state_dir)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))

@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 
 from agent.config import AgentConfig
+from agent.pause import LOG_NAME
+from agent.secure import secure_state
 from agent.sender import Sender
 from agent.spool import Spool
 from agent.watcher import Watcher
@@ -32,7 +34,11 @@ def check_config(config: AgentConfig) -> None:
         if not path.is_dir():
             raise InvalidInput("bad_root", f"root {alias!r}: {path} is not a folder")
     if not config.server or not config.token:
-        raise InvalidInput("no_server", "the server URL and the device token are needed (--server, --token)")
+        raise InvalidInput(
+            "no_server",
+            "the server URL and the device token are needed: `server` and `token` in the config file "
+            "(or FLOYO_AGENT_SERVER and FLOYO_AGENT_TOKEN)",
+        )
 
 
 def oldest_queued_age(spool: Spool) -> float | None:
@@ -45,9 +51,11 @@ def oldest_queued_age(spool: Spool) -> float | None:
 
 
 def write_status(path: Path, doc: dict[str, Any]) -> None:
-    """Replace the status file atomically."""
+    """Replace the status file atomically (mode 600: it names the roots)."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
     os.replace(tmp, path)
 
 
@@ -60,6 +68,8 @@ def _status_doc(config: AgentConfig, watcher: Watcher, sender: Sender, spool: Sp
         "server": config.server,
         "roots": {alias: str(path) for alias, path in config.roots.items()},
         "privacy": config.privacy,
+        "exclude": list(config.exclude),
+        "config_file": str(config.config_file) if config.config_file else None,
         "ready": watcher.ready.is_set(),
         "paused": watcher.paused,
         "polled_roots": sorted(watcher.polled),
@@ -103,7 +113,12 @@ def run_agent(config: AgentConfig) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per POST is noise; failures are logged here
     assert config.server is not None
     assert config.token is not None
-    config.state_dir.mkdir(parents=True, exist_ok=True)
+    secure_state(
+        config.state_dir,
+        [config.spool_path, config.status_path, config.state_dir / "privacy.key", config.state_dir / LOG_NAME,
+         *(Path(f"{config.spool_path}{suffix}") for suffix in ("-wal", "-shm")),
+         *([config.config_file] if config.config_file else [])],
+    )  # fmt: skip
     spool = Spool(config.spool_path, max_events=config.max_spool_events, fsync=config.fsync)
     sender = Sender(spool, config.server, config.token, backoff_max=config.backoff_max_seconds)
     watcher = Watcher(config, spool, wake=sender.wake)
@@ -141,3 +156,29 @@ def run_agent(config: AgentConfig) -> None:
             thread.join(timeout=35)
         write_status(config.status_path, _status_doc(config, watcher, sender, spool, started) | {"pid": None})
         spool.close()
+
+
+def _is_agent(pid: int) -> bool:
+    """Whether ``pid`` is a live `floyo agent watch` (not a process that took over a stale pid)."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"agent" in words and b"watch" in words
+
+
+def stop_running_agent(config: AgentConfig, *, timeout: float = 30.0) -> str:
+    """SIGTERM the agent named by the state folder's status and wait for it to exit; what was done, in words."""
+    try:
+        pid = orjson.loads(config.status_path.read_bytes()).get("pid")
+    except (OSError, orjson.JSONDecodeError):
+        pid = None
+    if not isinstance(pid, int) or not _is_agent(pid):
+        return f"no agent is running on {config.state_dir}"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _is_agent(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # another process: nothing to wait on but its /proc entry
+    if _is_agent(pid):
+        raise InvalidInput("agent_still_running", f"the agent (pid {pid}) did not exit within {timeout:.0f} s")
+    return f"agent (pid {pid}) stopped; what it had queued waits in {config.spool_path}"

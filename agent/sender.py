@@ -1,10 +1,15 @@
 """Shipping the spool to the ingest API: batches within the server's limits, deleted only after its answer.
 
-- 200: every event the answer covers is deleted; per-event rejections are logged and dropped (never retried).
-- 413 or a whole-batch 400/415/422: the batch is halved until the culprit is alone, then it is dropped
-  (logged): one bad event never blocks the queue; the batch size grows back after each success.
-- 429/503: wait ``Retry-After`` (or back off); 401/403, 5xx and network errors: exponential backoff with jitter,
-  the events stay queued.
+An event leaves the spool only on the server's own answer: a 200 whose body accounts for every event of the
+batch (accepted, or a duplicate or a rejection by index), or Floyo's error format naming the batch's content
+(``CONTENT_ERRORS``) for that event alone.
+
+- 200 with Floyo's answer: every event is deleted; per-event rejections are logged and dropped (never retried).
+- 413 with the server's limit: batches shrink to it. 400/413/422 in Floyo's format about the content: the batch
+  is halved until the culprit is alone, then it is dropped (logged): one bad event never blocks the queue; the
+  batch size grows back after each success.
+- Anything else: a proxy's 400 or HTML page, a 200 that is not Floyo's answer, 415, 401/403, 5xx, network
+  errors: the events stay queued and the sender backs off (exponentially, with jitter; 429/503: ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -126,21 +131,22 @@ class Sender:
             self._error(f"server unreachable: {type(exc).__name__}: {exc}")
             return self._backoff()
         if answer.status_code == 200:
-            self._accepted(batch, answer.json())
+            result = batch_result(answer, len(batch))
+            if result is None:
+                self._error(f"HTTP 200 that is not Floyo's answer to {len(batch)} events: {_excerpt(answer)}")
+                return self._backoff()
+            self._accepted(batch, result)
             return 0.0
         return self._refused(batch, answer)
 
     def _accepted(self, batch: list[tuple[int, bytes]], result: dict[str, Any]) -> None:
-        for rejection in result.get("rejections", []):
+        for rejection in result["rejections"]:
             log.warning(
                 "the server rejected event %s for good, dropped: %s",
-                rejection.get("event_id"), str(rejection.get("reason"))[:300],
+                _event_id(batch[rejection["index"]][1]), str(rejection.get("reason"))[:300],
             )  # fmt: skip
         self.spool.ack(
-            [i for i, _ in batch],
-            sent=int(result.get("accepted", 0)),
-            duplicate=int(result.get("duplicate", 0)),
-            rejected=int(result.get("rejected", 0)),
+            [i for i, _ in batch], sent=result["accepted"], duplicate=result["duplicate"], rejected=result["rejected"]
         )
         self._failures = 0
         self.state.batch_events = min(self.max_events, self.state.batch_events * 2)
@@ -148,26 +154,91 @@ class Sender:
 
     def _refused(self, batch: list[tuple[int, bytes]], answer: httpx.Response) -> float:
         code = answer.status_code
-        try:
-            error = answer.json()["error"]
-            detail, limit = str(error["message"]), (error.get("details") or {}).get("limit")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            detail, limit = answer.text[:200], None
+        error = floyo_error(answer)
+        if error is None:
+            # not the server's own answer (a proxy, a captive portal, a load balancer's page): nothing is
+            # known about the events, so they stay queued and the sender backs off
+            self._error(f"HTTP {code} that is not Floyo's answer: {_excerpt(answer)}")
+            return self._backoff(_retry_after(answer) if code in (429, 503) else None)
+        limit = (error.get("details") or {}).get("limit") if isinstance(error.get("details"), dict) else None
         if code == 413 and isinstance(limit, int) and 0 < limit < len(batch):
             self.max_events = self.state.batch_events = limit  # the server said its event limit
             return 0.0
-        if code in (400, 413, 415, 422):
-            if len(batch) > 1:
+        if code in (400, 413, 422) and error["code"] in CONTENT_ERRORS:
+            if len(batch) > 1:  # halve until the event the server refuses is alone
                 self.state.batch_events = max(1, len(batch) // 2)
                 return 0.0
-            log.error("the server refused a single event for good (%d: %s); dropped", code, detail)
+            log.error(
+                "the server refused event %s alone for good (%d %s: %s); dropped",
+                _event_id(batch[0][1]), code, error["code"], error["message"],
+            )  # fmt: skip
             self.spool.ack([batch[0][0]], rejected=1)
             return 0.0
-        self._error(f"HTTP {code}: {detail}")
-        if code in (429, 503):
-            retry_after = answer.headers.get("Retry-After")
-            try:
-                return self._backoff(float(retry_after) if retry_after else None)
-            except ValueError:
-                return self._backoff()
-        return self._backoff()
+        self._error(f"HTTP {code} {error['code']}: {error['message']}")
+        return self._backoff(_retry_after(answer) if code in (429, 503) else None)
+
+
+# Floyo's error codes that are about the batch's content: a batch answered with one of them is split until the
+# event responsible is alone, and that event alone answered so is dropped. Any other error keeps the events.
+CONTENT_ERRORS = frozenset({"malformed_json", "invalid_body", "body_too_large", "too_many_events"})
+
+
+def floyo_error(answer: httpx.Response) -> dict[str, Any] | None:
+    """The server's own error body ``{"error": {"code", "message", "details"}}``; None for any other answer."""
+    doc = _json(answer)
+    if not isinstance(doc, dict) or set(doc) != {"error"}:
+        return None
+    error = doc["error"]
+    if not isinstance(error, dict) or set(error) != {"code", "message", "details"}:
+        return None
+    if not isinstance(error["code"], str) or not isinstance(error["message"], str):
+        return None
+    return error
+
+
+def batch_result(answer: httpx.Response, size: int) -> dict[str, Any] | None:
+    """The server's per-event answer to a batch of ``size`` events (every index accounted for); None otherwise."""
+    doc = _json(answer)
+    if not isinstance(doc, dict):
+        return None
+    counts = [c for k in ("accepted", "duplicate", "rejected") if type(c := doc.get(k)) is int and c >= 0]
+    duplicates, rejections = doc.get("duplicates"), doc.get("rejections")
+    if len(counts) != 3 or sum(counts) != size:
+        return None
+    if not isinstance(duplicates, list) or not isinstance(rejections, list):
+        return None
+    if not all(isinstance(r, dict) for r in rejections):
+        return None
+    indices = [*duplicates, *(r.get("index") for r in rejections)]
+    if not all(type(i) is int and 0 <= i < size for i in indices) or len(set(indices)) != len(indices):
+        return None
+    if len(duplicates) != counts[1] or len(rejections) != counts[2]:
+        return None
+    return doc
+
+
+def _json(answer: httpx.Response) -> Any:
+    if answer.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return None
+    try:
+        return answer.json()
+    except ValueError:
+        return None
+
+
+def _excerpt(answer: httpx.Response) -> str:
+    return " ".join(answer.text[:200].split()) or "(empty body)"
+
+
+def _event_id(body: bytes) -> str:
+    try:
+        return str(orjson.loads(body).get("event_id"))
+    except (orjson.JSONDecodeError, AttributeError):
+        return "(unreadable)"
+
+
+def _retry_after(answer: httpx.Response) -> float | None:
+    try:
+        return float(answer.headers.get("Retry-After", ""))
+    except ValueError:
+        return None

@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from agent.secure import private_dir, private_file
+
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -53,7 +55,9 @@ class Spool:
         self.max_events = max_events
         self._sync = "FULL" if fsync == "full" else "NORMAL"
         self._local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # created 0600 before SQLite opens it: its -wal and -shm files take its mode
+            private_dir(path.parent)
+            private_file(path)
         with self._tx() as db:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():

@@ -37,6 +37,7 @@ from watchdog.observers import Observer
 from agent.coalesce import RootState
 from agent.config import AgentConfig
 from agent.filters import PathFilter
+from agent.pause import PauseLog
 from agent.spool import FileIndex, Spool
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,8 @@ class Watcher:
         self.overflow = threading.Event()
         self.queue: queue.SimpleQueue[RawEvent] = queue.SimpleQueue()
         self.counters = Counters()
-        self.paused = False
+        self.pauses = PauseLog(config.state_dir)
+        self.paused = self.pauses.paused_now()
         self.polled: set[str] = set()
         own = (config.state_dir, *([config.config_file] if config.config_file else []))
         self.roots = {
@@ -269,7 +271,8 @@ class Watcher:
                 out = state.flush(force=force, limit=FLUSH_SLICE)
                 if not (out.events or out.upserts or out.deletes):
                     break
-                events = [] if self.paused else [self.wire.make(alias, e) for e in out.events]
+                # judged by when each happened, not by the mode now: a file written just after `resume` counts
+                events = [self.wire.make(alias, e) for e in out.events if not self.pauses.paused_at(e["wall"])]
                 total += self.spool.append(events, root=alias, upserts=out.upserts.items(), deletes=out.deletes)
                 state.index.committed()
                 self.wake.set()
@@ -278,12 +281,16 @@ class Watcher:
         return total
 
     def _check_pause(self) -> None:
-        paused = self.config.pause_path.exists()
+        paused = self.pauses.paused_now()
         if paused == self.paused:
             return
-        self.flush(force=True)  # what happened before the switch belongs to the old mode
         self.paused = paused
         log.info("recording %s", "paused" if paused else "resumed")
+        if not paused:
+            # what changed while paused and has not been seen yet (a notification lost, the agent stopped) is
+            # found now and judged by its modification time: during the pause it is taken into the index
+            # silently, after the resume it is reported
+            self._rescan_all("recording resumed")
 
     def _rescan_all(self, why: str) -> None:
         log.info("%s: rescanning every root so that nothing is missed", why)

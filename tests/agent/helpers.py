@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -185,3 +186,57 @@ def settle(base_url: str, token: str, root: Path, rel_dir: str = "", *, timeout:
 
     events = wait_for(arrived, timeout=timeout, what=f"the sentinel {sentinel}")
     return [e for e in events if "sentinel-" not in e["path"] and (not name or e["path"] != wanted)]
+
+
+PROMPT = b"@@floyo-prompt@@"
+
+
+class PtyShell:
+    """An interactive bash or zsh on a pseudo-terminal, fed one line at a time: each line is sent after the
+    prompt of the one before it appeared, as a person types them."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        import pty
+
+        master, slave = pty.openpty()
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
+                                     start_new_session=True)  # fmt: skip
+        os.close(slave)
+        self.master = master
+        self.output = b""
+        # the prompt is typed with quotes in it, so the echo of the typed line never looks like the prompt
+        marker = PROMPT.decode()
+        self.line(f"PS1='{marker[:5]}''{marker[5:]} '; PROMPT=$PS1", first=True)
+
+    def _read(self, until_prompts: int, timeout: float) -> None:
+        import select
+
+        deadline = time.monotonic() + timeout
+        while self.output.count(PROMPT) < until_prompts:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                raise AssertionError(f"no prompt after {timeout} s: {self.output[-2000:].decode(errors='replace')}")
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    self.output += os.read(self.master, 65536)
+                except OSError:
+                    continue
+
+    def line(self, text: str, *, timeout: float = 20.0, first: bool = False) -> tuple[float, float]:
+        """Type ``text`` and Enter, wait for the next prompt; (time before typing, time the prompt came back)."""
+        seen = self.output.count(PROMPT)
+        before = time.time()
+        os.write(self.master, text.encode() + b"\r")
+        self._read(seen + 1, timeout)
+        return before, time.time()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self.master, b"exit\r")
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
