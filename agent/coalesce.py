@@ -79,20 +79,23 @@ def _clock_tick() -> float:
 CLOCK_TICK = _clock_tick()
 
 
-def event_time(entry: Pending, written: FileState | None) -> float:
-    """When it happened: the latest notification's arrival, or sooner the end of the write's clock tick.
+def event_time(entry: Pending, written: FileState | None) -> tuple[float, float]:
+    """When it happened: (the time the event carries, the earliest it can have happened).
 
-    A notification reaches the agent late when the machine is busy (a second is seen under load), so a write's
-    time is capped by its modification time, which the kernel takes from its coarse clock: the write happened
-    within the tick after it, so its end is never before the write (the order against the command that wrote
-    it holds) and at most a tick after it. A modification time far before the notifications (``cp -p``,
-    ``tar``, ``touch -d``), or a whole second (a file system with coarse times), is not the write's time.
+    The time is the latest notification's arrival, or sooner the end of the write's clock tick: a notification
+    reaches the agent late when the machine is busy (a second is seen under load), and the kernel stamps a
+    file's modification time from its coarse clock, so the write happened within the tick after it: its end
+    is never before the write (the order against the command that wrote it holds) and at most a tick after.
+    The earliest is the modification time itself (what a pause is judged by: `floyo agent pause` and `resume`
+    wait a tick before they return). A modification time far before the notifications (``cp -p``, ``tar``,
+    ``touch -d``), or a whole second (a file system with coarse times), is not the write's time.
     """
     if written is not None and written[0] % 1_000_000_000:
-        end_of_tick = written[0] / 1e9 + CLOCK_TICK
-        if entry.first_wall - MTIME_SLACK <= end_of_tick:
-            return min(entry.wall, end_of_tick)
-    return entry.wall
+        mtime = written[0] / 1e9
+        if entry.first_wall - MTIME_SLACK <= mtime + CLOCK_TICK:
+            at = min(entry.wall, mtime + CLOCK_TICK)
+            return at, min(mtime, at)
+    return entry.wall, entry.wall
 
 
 class RootState:
@@ -204,7 +207,8 @@ class RootState:
     def _event(self, kind: str, rel: str, entry: Pending, out: Outcome, *, written: FileState | None = None,
                **extra: Any) -> None:  # fmt: skip
         meta = {"source": "rescan"} if entry.source == "rescan" else None
-        out.events.append({"kind": kind, "path": rel, "wall": event_time(entry, written), "meta": meta, **extra})
+        wall, since = event_time(entry, written)
+        out.events.append({"kind": kind, "path": rel, "wall": wall, "since": since, "meta": meta, **extra})
 
     def _decide(self, rel: str, entry: Pending, out: Outcome) -> None:
         now_state = file_state(os.path.join(self.path, rel))

@@ -12,6 +12,7 @@ import os
 import time
 from pathlib import Path
 
+from agent.coalesce import CLOCK_TICK
 from agent.secure import private_file
 
 LOG_NAME = "pause.log"
@@ -41,6 +42,9 @@ class PauseLog:
             private_file(self.flag_path)
         else:
             self.flag_path.unlink(missing_ok=True)
+        # file times come from the kernel's coarse clock (a tick late at most): after a tick, whatever the
+        # person writes once this returns has a modification time after the switch
+        time.sleep(CLOCK_TICK)
 
     def paused_now(self) -> bool:
         """Whether recording is paused at this moment."""

@@ -122,6 +122,7 @@ class Watcher:
         self.counters = Counters()
         self.pauses = PauseLog(config.state_dir)
         self.paused = self.pauses.paused_now()
+        self._switch_seen = self.pauses.last_switch()
         self.polled: set[str] = set()
         own = (config.state_dir, *([config.config_file] if config.config_file else []))
         self.roots = {
@@ -272,7 +273,7 @@ class Watcher:
                 if not (out.events or out.upserts or out.deletes):
                     break
                 # judged by when each happened, not by the mode now: a file written just after `resume` counts
-                events = [self.wire.make(alias, e) for e in out.events if not self.pauses.paused_at(e["wall"])]
+                events = [self.wire.make(alias, e) for e in out.events if not self.pauses.paused_at(e["since"])]
                 total += self.spool.append(events, root=alias, upserts=out.upserts.items(), deletes=out.deletes)
                 state.index.committed()
                 self.wake.set()
@@ -281,10 +282,11 @@ class Watcher:
         return total
 
     def _check_pause(self) -> None:
-        paused = self.pauses.paused_now()
-        if paused == self.paused:
+        switched = self.pauses.last_switch()
+        if switched == self._switch_seen:  # the log, not the flag: a pause and resume between two checks count
             return
-        self.paused = paused
+        self._switch_seen = switched
+        paused = self.paused = self.pauses.paused_now()
         log.info("recording %s", "paused" if paused else "resumed")
         if not paused:
             # what changed while paused and has not been seen yet (a notification lost, the agent stopped) is

@@ -184,7 +184,10 @@ def settle(base_url: str, token: str, root: Path, rel_dir: str = "", *, timeout:
         events = server_events(base_url, token)
         return events if any(x["path"] == wanted for x in events) else None
 
-    events = wait_for(arrived, timeout=timeout, what=f"the sentinel {sentinel}")
+    wait_for(arrived, timeout=timeout, what=f"the sentinel {sentinel}")
+    # read again: a read that spans several pages can see the sentinel yet miss an earlier-dated event stored
+    # while it paged (pages go in time order; rescanned events carry their files' older times)
+    events = server_events(base_url, token)
     return [e for e in events if "sentinel-" not in e["path"] and (not name or e["path"] != wanted)]
 
 
@@ -206,7 +209,7 @@ class PtyShell:
         self.output = b""
         # the prompt is typed with quotes in it, so the echo of the typed line never looks like the prompt
         marker = PROMPT.decode()
-        self.line(f"PS1='{marker[:5]}''{marker[5:]} '; PROMPT=$PS1", first=True)
+        self.line(f"PS1='{marker[:5]}''{marker[5:]} '; PROMPT=$PS1")
 
     def _read(self, until_prompts: int, timeout: float) -> None:
         import select
@@ -223,7 +226,7 @@ class PtyShell:
                 except OSError:
                     continue
 
-    def line(self, text: str, *, timeout: float = 20.0, first: bool = False) -> tuple[float, float]:
+    def line(self, text: str, *, timeout: float = 20.0) -> tuple[float, float]:
         """Type ``text`` and Enter, wait for the next prompt; (time before typing, time the prompt came back)."""
         seen = self.output.count(PROMPT)
         before = time.time()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from agent.coalesce import RootState
+from agent.coalesce import CLOCK_TICK, RootState
 from agent.config import AgentConfig
 from agent.filters import PathFilter
 from agent.spool import FileIndex, Spool
@@ -161,7 +162,11 @@ def test_inotify_overflow_is_detected_and_rescanned_nothing_missed(tree, tmp_pat
         wait_for(lambda: w.watcher.counters.rescans >= 2, what="both rescans after the overflow")
         w.settle(tree)
         assert burst() == expected  # the second rescan found nothing twice
-        assert any(e.get("meta") == {"source": "rescan"} for e in w.spooled())
+        rescanned = [e for e in w.spooled() if e.get("meta") == {"source": "rescan"}]
+        assert rescanned
+        for e in rescanned:  # dated by the file's mtime (its tick), not by the rescan
+            mtime = (tree / e["path"]).stat().st_mtime
+            assert mtime - 1e-6 <= datetime.fromisoformat(e["ts"]).timestamp() <= mtime + CLOCK_TICK + 0.001
     finally:
         w.__exit__()
 

@@ -10,7 +10,7 @@ import pytest
 
 from agent.sender import Sender
 from agent.spool import Spool
-from tests.agent.helpers import server_events
+from tests.agent.helpers import server_events, wait_for
 from tests.utils.server import live_server
 
 
@@ -112,3 +112,102 @@ def test_spool_cap_warns_and_counts_never_silently(tmp_path, caplog):
     reopened = Spool(tmp_path / "capped.sqlite3")
     assert reopened.queued() == 3  # it is durable
     reopened.close()
+
+
+class FakeProxy:
+    """A real HTTP server on a free port that answers every request with one fixed response (a proxy, a portal)."""
+
+    def __init__(self, status: int, body: bytes, content_type: str) -> None:
+        import http.server
+        import threading
+
+        answer = (status, body, content_type)
+        self.requests = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                proxy.requests += 1
+                self.send_response(answer[0])
+                self.send_header("Content-Type", answer[2])
+                self.send_header("Content-Length", str(len(answer[1])))
+                self.end_headers()
+                self.wfile.write(answer[1])
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+NOT_FLOYO = [
+    (400, b"<html><body><h1>400 Bad Request</h1>nginx</body></html>", "text/html"),
+    (400, b'{"error": "bad request", "status": 400}', "application/json"),
+    (400, b'{"error": {"code": "bad_request", "message": "no"}}', "application/json"),  # not the full format
+    (415, b"Unsupported Media Type", "text/plain"),
+    (422, b'{"detail": [{"msg": "field required"}]}', "application/json"),
+    (413, b"<html>Request Entity Too Large</html>", "text/html"),
+    (200, b"<html>Welcome to the hotel wifi</html>", "text/html"),
+    (200, b'{"accepted": 1, "duplicate": 0, "rejected": 0}', "application/json"),  # does not cover the batch
+]
+
+
+@pytest.mark.parametrize(("status", "body", "content_type"), NOT_FLOYO)
+def test_an_answer_that_is_not_floyos_keeps_every_event(spool, status, body, content_type):
+    events = [event(f"kept{i}.txt") for i in range(20)]
+    spool.append(events)
+    with FakeProxy(status, body, content_type) as proxy:
+        sender = Sender(spool, proxy.url, "token", backoff_base=0.01, backoff_max=0.05)
+        waits = drain(sender, spool, max_rounds=12)
+    assert proxy.requests == 12  # it kept trying, with the whole queue
+    assert spool.queued() == 20
+    assert spool.stats().counters["rejected"] == 0
+    assert all(w > 0 for w in waits)  # it backed off every time
+    assert f"HTTP {status}" in (sender.state.last_error or "")
+
+
+def test_a_floyo_error_about_the_batch_drops_only_the_event_left_alone(spool):
+    refused = b'{"error": {"code": "invalid_body", "message": "not an event", "details": null}}'
+    spool.append([event(f"{name}.txt") for name in "abcd"])
+    with FakeProxy(422, refused, "application/json") as proxy:
+        sender = Sender(spool, proxy.url, "token", backoff_base=0.01, backoff_max=0.05)
+        drain(sender, spool, max_rounds=3)
+    # 4 events, then 2, then 1 alone refused in Floyo's own format: that one event is dropped
+    assert proxy.requests == 3
+    assert spool.queued() == 3
+    assert spool.stats().counters["rejected"] == 1
+    with FakeProxy(415, b'{"error": {"code": "unsupported_media_type", "message": "json", "details": null}}',
+                   "application/json") as proxy:  # fmt: skip
+        sender = Sender(spool, proxy.url, "token", backoff_base=0.01, backoff_max=0.05)
+        drain(sender, spool, max_rounds=4)
+    assert spool.queued() == 3  # about the request, not the events: kept
+
+
+def test_the_agent_behind_a_proxy_answering_400_keeps_every_event(env, tmp_path, agents, agent_config):
+    root = tmp_path / "work"
+    root.mkdir()
+    html = b"<html><body>400 Bad Request</body></html>"
+    with FakeProxy(400, html, "text/html") as proxy:
+        agent = agents({**env, "FLOYO_AGENT_TOKEN": "floyo_x"}, tmp_path / "state", [str(root)],
+                       "--server", proxy.url, "--config", str(agent_config))  # fmt: skip
+        for i in range(30):
+            (root / f"f{i}.txt").write_text("x")
+        wait_for(lambda: agent.status().get("queued") == 30 and proxy.requests >= 3,
+                 what="the events queued and sent several times")  # fmt: skip
+        assert "HTTP 400 that is not Floyo's answer" in agent.status()["last_error"]
+        assert agent.stop() == 0
+    spool = Spool(tmp_path / "state" / "spool.sqlite3")
+    assert spool.queued() == 30
+    assert spool.stats().counters["rejected"] == 0
+    spool.close()

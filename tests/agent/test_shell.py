@@ -31,7 +31,7 @@ class Expected:
 
 def client_time(event: dict[str, Any]) -> float:
     """The time the agent sent (the server adds its clock-skew estimate to it)."""
-    return datetime.fromisoformat(event["ts"]).timestamp() - event["skew_ms"] / 1000
+    return datetime.fromisoformat(event["ts"]).timestamp() - float(event["skew_ms"]) / 1000
 
 
 def key_of(event: dict[str, Any]) -> tuple[Any, ...]:
@@ -114,12 +114,13 @@ def test_a_shell_session_is_recorded_in_order_with_the_shells_times(shell, env, 
         events = [e for e in server_events(shared_server, device.token) if e["kind"] != "open"]
         return events if len(events) >= len(expected) else None
 
-    events = wait_for(arrived, timeout=60, what=f"{len(expected)} events")
-    events.sort(key=client_time)
+    found = wait_for(arrived, timeout=60, what=f"{len(expected)} events")
+    assert found is not None
+    events = sorted(found, key=client_time)
     t0 = client_time(events[0])
     got = [(round(client_time(e) - t0, 4), key_of(e)) for e in events]
-    want = [(round((x.truth or x.bounds[0]) - t0, 4), x.key) for x in expected]  # type: ignore[index]
-    assert [k for _, k in got] == [x.key for x in expected], f"recorded {got}\nexpected {want}"
+    truths = [(round((x.truth or (x.bounds or (0.0, 0.0))[0]) - t0, 4), x.key) for x in expected]
+    assert [k for _, k in got] == [x.key for x in expected], f"recorded {got}\nexpected {truths}"
     for event, want in zip(events, expected, strict=True):
         at = client_time(event)
         if want.truth is not None:
