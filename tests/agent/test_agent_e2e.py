@@ -159,13 +159,8 @@ def test_sigkill_mid_batch_then_restart_every_event_exactly_once(env, device, en
             (root / f"f{i:05}.csv").write_text("a,b\n1,2\n")
         (root / "late.csv").write_text("x")
         agent = agents(env, tmp_path / "state", *args)
-        wanted = {("create", f"f{i:05}.csv") for i in range(n)} | {("create", "late.csv")}
-        wanted |= {("modify", f"f{i:05}.csv") for i in range(50)}
-        # Paths the restart's rescan finds (hundreds, when the kill lands mid-burst) may reach the server after a
-        # sentinel written later (the rescan gives no order among them), so wait for them all, then settle once
-        # more so that any duplicate still on its way arrives before counting.
-        wait_for(lambda: wanted <= set(as_changes(server_events(url, device.token))), timeout=60,
-                 what="every event of the files")  # fmt: skip
+        # the restart's rescan reports what the killed agent had not spooled, dated by the files' mtimes: earlier
+        # than events already stored, which a paged read under way can miss; settle reads again after its sentinel
         events = settle(url, device.token, root)
     assert killed_at < n
     changes = as_changes(events)

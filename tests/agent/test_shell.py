@@ -96,6 +96,7 @@ def run_session(shell: str, home: Path, state: Path, env: dict[str, str]) -> lis
     return expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shell", ["bash", "zsh"])
 def test_a_shell_session_is_recorded_in_order_with_the_shells_times(shell, env, device, engine, tmp_path, agents,
                                                                   shared_server):  # fmt: skip
