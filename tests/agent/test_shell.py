@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import text
 
@@ -135,3 +136,40 @@ def test_a_shell_session_is_recorded_in_order_with_the_shells_times(shell, env, 
         rows = conn.execute(text("SELECT e::text FROM events e WHERE user_id = :u"), {"u": device.user_id}).all()
     assert len(rows) == len(events)
     assert not [r for r in rows if "hunter2" in r[0] or "FOO" in r[0]]  # arguments never reach the server
+
+
+@pytest.mark.parametrize("roots_from", ["command line", "config file"])
+def test_the_recorder_finds_the_roots_and_privacy_of_the_agent(tmp_path, roots_from):
+    from agent.config import AgentConfig
+    from agent.runner import write_status
+    from agent.shell import record_run
+    from agent.spool import Spool
+    from floyo.privacy import hash_path
+
+    projects = tmp_path / "home" / "projects"
+    (projects / "thesis" / "ch1").mkdir(parents=True)
+    state = tmp_path / "state"
+    state.mkdir()
+    roots = {"projects": projects, "home": tmp_path / "home"}
+    # what the recorder's own config knows: the roots only when they are in the config file
+    config = AgentConfig(state_dir=state, roots=roots if roots_from == "config file" else {}, privacy_key="k" * 32)
+    if roots_from == "command line":  # the running agent's status names them
+        write_status(config.status_path, {"roots": {a: str(p) for a, p in roots.items()}, "privacy": False})
+    started = 1_790_000_000.123456
+    assert record_run(config, command_line="LANG=C git -C .. commit -m 'secret message'", exit_code=0,
+                      duration_ms=12, cwd=projects / "thesis", started_at=started)  # fmt: skip
+    write_status(config.status_path, {"roots": {a: str(p) for a, p in roots.items()}, "privacy": True})
+    assert record_run(config, command_line="make test", exit_code=2, duration_ms=1, cwd=projects / "thesis" / "ch1",
+                      started_at=started + 1)  # fmt: skip
+    assert not record_run(config, command_line="cd ..", exit_code=0, duration_ms=0, cwd=projects, started_at=started)
+    spool = Spool(config.spool_path)
+    first, second = (orjson.loads(body) for _, body in spool.peek(10, 1 << 20))
+    spool.close()
+    assert (first["root"], first["path"], first["tool"], first["meta"]) == ("projects", "thesis", "git",
+                                                                             {"subcommand": "commit"})  # fmt: skip
+    assert datetime.fromisoformat(first["ts"]).timestamp() == pytest.approx(started, abs=1e-6)
+    assert (first["exit_code"], first["duration_ms"]) == (0, 12)
+    assert "secret" not in orjson.dumps(first).decode()
+    # the agent runs with privacy now: the folder is hashed with the key of the agent's config
+    assert (second["root"], second["path"], second["tool"]) == ("projects", hash_path("thesis/ch1", b"k" * 32), "make")
+    assert second["meta"] == {"subcommand": "test"}
