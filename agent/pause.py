@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from agent.coalesce import CLOCK_TICK
+from agent.coalesce import MTIME_LAG
 from agent.secure import private_file
 
 LOG_NAME = "pause.log"
@@ -42,9 +42,9 @@ class PauseLog:
             private_file(self.flag_path)
         else:
             self.flag_path.unlink(missing_ok=True)
-        # file times come from the kernel's coarse clock (a tick late at most): after a tick, whatever the
+        # file times come from the kernel's coarse clock and lag by up to MTIME_LAG: after it, whatever the
         # person writes once this returns has a modification time after the switch
-        time.sleep(CLOCK_TICK)
+        time.sleep(MTIME_LAG)
 
     def paused_now(self) -> bool:
         """Whether recording is paused at this moment."""

@@ -30,25 +30,27 @@ OUTSIDE_ROOTS = "shell"
 # (bash 5) has microseconds; older bash has whole seconds (printf %(%s)T).
 _BASH = r"""# floyo: record commands as run events (program, subcommand, folder, exit code, times; never arguments)
 __floyo_preexec() {
-  local t=${EPOCHREALTIME/[.,]/}
-  [ -n "$__floyo_armed" ] || return 0
+  [ -n "${__floyo_armed:-}" ] || return 0
+  local t=${EPOCHREALTIME:-}
   __floyo_armed=
   case $BASH_COMMAND in __floyo_*) return 0 ;; esac
+  t=${t/[.,]/}
   [ -n "$t" ] || { printf -v t '%(%s)T' -1; t+=000000; }
   __floyo_start=$t
   __floyo_cmd=$BASH_COMMAND
 }
 __floyo_precmd() {
-  local code=$? now=${EPOCHREALTIME/[.,]/}
+  local code=$? now=${EPOCHREALTIME:-}
+  now=${now/[.,]/}
   [ -n "$now" ] || { printf -v now '%(%s)T' -1; now+=000000; }
-  if [ -n "$__floyo_cmd" ]; then
+  if [ -n "${__floyo_cmd:-}" ]; then
     ( FLOYO_CMD=$__floyo_cmd @FLOYO@ agent record-run@OPTIONS@ --exit-code "$code" --started-us "$__floyo_start" \
         --duration-ms $(( (now - __floyo_start) / 1000 )) --cwd "$PWD" >/dev/null 2>&1 & )
   fi
   __floyo_cmd=
 }
 __floyo_arm() { __floyo_armed=1; }
-if [[ "${PROMPT_COMMAND[*]}" != *__floyo_precmd* ]]; then
+if [[ "${PROMPT_COMMAND[*]:-}" != *__floyo_precmd* ]]; then
   if [[ "$(declare -p PROMPT_COMMAND 2>/dev/null)" == "declare -a"* ]]; then
     PROMPT_COMMAND=(__floyo_precmd "${PROMPT_COMMAND[@]}" __floyo_arm)
   else
@@ -70,7 +72,7 @@ __floyo_now() {
     REPLY=$(date +%s)000000
   fi
 }
-__floyo_preexec() { __floyo_now; __floyo_start=$REPLY; __floyo_cmd=$3; }
+__floyo_preexec() { emulate -L zsh; __floyo_now; __floyo_start=$REPLY; __floyo_cmd=$3; }
 __floyo_precmd() {
   local code=$?
   emulate -L zsh

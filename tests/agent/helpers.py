@@ -192,6 +192,7 @@ def settle(base_url: str, token: str, root: Path, rel_dir: str = "", *, timeout:
 
 
 PROMPT = b"@@floyo-prompt@@"
+TYPING_GAP = 0.05  # seconds from a prompt to the next line typed: a fast typist needs well over 100 ms
 
 
 class PtyShell:
@@ -207,6 +208,7 @@ class PtyShell:
         os.close(slave)
         self.master = master
         self.output = b""
+        self.prompt_at = 0.0
         # the prompt is typed with quotes in it, so the echo of the typed line never looks like the prompt
         marker = PROMPT.decode()
         self.line(f"PS1='{marker[:5]}''{marker[5:]} '; PROMPT=$PS1")
@@ -227,11 +229,18 @@ class PtyShell:
                     continue
 
     def line(self, text: str, *, timeout: float = 20.0) -> tuple[float, float]:
-        """Type ``text`` and Enter, wait for the next prompt; (time before typing, time the prompt came back)."""
+        """Type ``text`` and Enter, wait for the next prompt; (time before typing, time the prompt came back).
+
+        A line is typed ``TYPING_GAP`` after the prompt at the soonest, as a person types: the agent dates a
+        write whose notification came late by its modification time, which is only known to two clock ticks
+        (8 ms), so a command started within that of a write could be ordered before it.
+        """
+        time.sleep(max(0.0, self.prompt_at + TYPING_GAP - time.monotonic()))
         seen = self.output.count(PROMPT)
         before = time.time()
         os.write(self.master, text.encode() + b"\r")
         self._read(seen + 1, timeout)
+        self.prompt_at = time.monotonic()
         return before, time.time()
 
     def close(self) -> None:

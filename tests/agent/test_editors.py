@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.coalesce import CLOCK_TICK, RootState
+from agent.coalesce import MTIME_LAG, RootState
 from agent.config import AgentConfig
 from agent.filters import PathFilter
 from agent.spool import FileIndex, Spool
@@ -166,7 +166,7 @@ def test_inotify_overflow_is_detected_and_rescanned_nothing_missed(tree, tmp_pat
         assert rescanned
         for e in rescanned:  # dated by the file's mtime (its tick), not by the rescan
             mtime = (tree / e["path"]).stat().st_mtime
-            assert mtime - 1e-6 <= datetime.fromisoformat(e["ts"]).timestamp() <= mtime + CLOCK_TICK + 0.001
+            assert mtime - 1e-6 <= datetime.fromisoformat(e["ts"]).timestamp() <= mtime + MTIME_LAG + 0.001
     finally:
         w.__exit__()
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent.coalesce import CLOCK_TICK
+from agent.coalesce import MTIME_LAG
 from agent.config import AgentConfig
 from agent.pause import PauseLog
 from tests.agent.helpers import InProcessWatcher, wait_for
@@ -55,7 +55,7 @@ def test_changes_while_paused_and_stopped_are_rescanned_and_judged_by_mtime(tmp_
         events = [e for e in w.settle(root) if not e["path"].startswith("sentinel-")]  # the first run's too
     assert [(e["kind"], e["path"]) for e in events] == [("create", "after.txt")]
     assert events[0]["meta"] == {"source": "rescan"}
-    assert written - 1e-6 <= ts(events[0]) <= written + CLOCK_TICK + 0.001  # ts has microseconds
+    assert written - 1e-6 <= ts(events[0]) <= written + MTIME_LAG + 0.001  # ts has microseconds
 
 
 def test_the_pause_log_answers_for_any_moment(tmp_path):
