@@ -1,0 +1,232 @@
+"""Simulated people answering suggestions over rounds: does the ranker learn what they want?
+
+Each simulated person has hidden preferences (never shown to the ranker): a liking or dislike per template on top
+of the population's (people take run-on-save more often than notifications), a tool or two they love or hate,
+sometimes a savings threshold ("anything over 10 minutes a week"), a general propensity, and everyone cares a
+little about confidence and savings (so the transparent score is not blind). Their answer to a shown suggestion is
+drawn from that utility through a logistic; an answer that is not an accept is a snooze one time in six, else a
+dismissal. The random draws are fixed per (person, suggestion), so both arms face the same people answering the
+same way: the arms differ only in what they show.
+
+Each round every person sees their top ``per_round`` unanswered suggestions, ordered by the transparent score
+(arm ``transparent``) or by the ranker (arm ``ranker``: trained on the feedback so far after every round and used
+only once it beats the transparent score on held-out later answers, exactly the job's promotion rule). Snoozed
+suggestions stay out until the end of the simulation.
+
+Candidates come from ``plausible_suggestions`` (varied templates, tools, confidence, lift and savings, in the
+served suggestion's shape); pass ``candidates=`` any function of (random generator, person index) returning
+suggestion dicts to simulate on real ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from serving.ranker import Ranker, train_from_feedback
+from serving.ranker_features import TEMPLATES, keys
+
+START = datetime(2026, 11, 2, tzinfo=UTC)
+ROUND = timedelta(days=7)
+# what people take in general (log-odds): automating a build or filing beats being notified
+POPULATION = {
+    "run_on_save": 0.6, "convert_on_change": 0.2, "file_downloads": 0.4, "backup_folder": 0.0,
+    "notify_long_run": -0.6, "test_before_commit": 0.0, "scheduled_job": -0.3,
+}  # fmt: skip
+# what each template's pattern looks like: (tools, trigger folder and extensions)
+SHAPES: dict[str, tuple[list[str | None], list[str], list[str]]] = {
+    "run_on_save": (["latexmk", "make", "pytest", "black", "tsc", "cargo"], ["thesis", "src", "notes"],
+                    ["tex", "py", "c", "ts", "rs", "md"]),
+    "convert_on_change": (["pandoc", "ffmpeg", "convert", "soffice"], ["drafts", "audio", "img"],
+                          ["md", "wav", "png", "docx"]),
+    "file_downloads": ([None], ["Downloads"], ["pdf", "jpg", "zip", "csv", "epub"]),
+    "backup_folder": (["rsync", "restic"], ["projects", "photos"], ["*"]),
+    "notify_long_run": (["make", "cargo", "pytest", "ffmpeg", "python"], ["src", "build"], ["*"]),
+    "test_before_commit": (["pytest", "npm", "cargo"], ["repo"], ["*"]),
+    "scheduled_job": (["python", "rsync", "restic"], ["scripts"], ["*"]),
+}  # fmt: skip
+TOOLS = sorted({t for tools, _, _ in SHAPES.values() for t in tools if t})
+
+
+def transparent_score(s: Mapping[str, Any], now: datetime = START) -> float:
+    """A stand-in for the transparent score (``serving.suggest`` owns the real one): confidence, lift, savings,
+    days and recency, each capped to [0, 1], weighted; used only when a candidate carries no ``score``."""
+    ev, sv = s.get("evidence") or {}, s.get("savings") or {}
+    last = datetime.fromisoformat(str(ev.get("last_seen", now.isoformat())).replace("Z", "+00:00"))
+    recency = max((now - last).total_seconds() / 86400, 0.0)
+    return round(
+        0.35 * float(s.get("confidence", 0.0))
+        + 0.2 * min(1.0, math.log1p(float(ev.get("lift", 1.0))) / math.log1p(10))
+        + 0.25 * min(1.0, math.log1p(float(sv.get("minutes_per_week", 0.0))) / math.log1p(60))
+        + 0.1 * min(1.0, float(ev.get("days", 0)) / 30)
+        + 0.1 * math.exp(-recency / 14),
+        4,
+    )
+
+
+def plausible_suggestions(rng: random.Random, person: int, n: int = 20) -> list[dict[str, Any]]:
+    """``n`` suggestion dicts of the served shape for one person: varied templates, tools, evidence and savings."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        template = rng.choice(TEMPLATES)
+        tools, folders, exts = SHAPES[template]
+        tool, folder, ext = rng.choice(tools), rng.choice(folders), rng.choice(exts)
+        key = f"{template}|{tool}|{folder}|{ext}"
+        if key in seen:
+            continue
+        seen.add(key)
+        glob = f"{folder}/*.{ext}" if ext != "*" else f"{folder}/**"
+        steps: list[dict[str, Any]] = [{"action": "create" if template == "file_downloads" else "modify", "glob": glob}]
+        if tool:
+            steps.append({"action": "run", "tool": tool, "window_s": 60})
+        days = rng.randint(3, 40)
+        occurrences = days * rng.randint(1, 6)
+        minutes = round(rng.lognormvariate(math.log(6), 1.0), 1)
+        last_seen = START - timedelta(days=rng.uniform(0, 20))
+        confidence = round(rng.uniform(0.35, 0.98), 2)
+        s: dict[str, Any] = {
+            "id": "s_" + hashlib.sha256(f"{person}\x1f{key}".encode()).hexdigest()[:16],
+            "template": template, "title": f"{template} {tool or ''} {glob}".strip(),
+            "pattern": {"steps": steps},
+            "evidence": {"occurrences": occurrences, "days": days, "last_seen": last_seen.isoformat(),
+                         "confidence": confidence, "lift": round(rng.uniform(1.2, 12.0), 1)},
+            "savings": {"minutes_per_week": minutes, "occurrences_per_week": round(occurrences / max(days, 1) * 7, 1)},
+            "confidence": confidence, "state": "new",
+        }  # fmt: skip
+        s["score"] = transparent_score(s)
+        out.append(s)
+    return out
+
+
+@dataclass
+class Persona:
+    """Hidden preferences: log-odds added per template and per tool, a savings threshold, a propensity."""
+
+    base: float
+    template: dict[str, float]
+    tool: dict[str, float]
+    threshold: float | None  # minutes per week; above it +1.5, below it -1.5
+    draws: dict[str, tuple[float, float]] = field(default_factory=dict)  # per suggestion: (accept, snooze) uniforms
+
+    def utility(self, s: Mapping[str, Any]) -> float:
+        """The log-odds of accepting ``s``."""
+        template, tool, _, _, _ = keys(s)
+        minutes = float((s.get("savings") or {}).get("minutes_per_week", 0.0))
+        u = self.base + POPULATION.get(template, 0.0) + self.template.get(template, 0.0)
+        u += self.tool.get(tool or "", 0.0) + 2.0 * (float(s.get("confidence", 0.5)) - 0.65)
+        u += 0.4 * math.log1p(minutes) - 0.8
+        if self.threshold is not None:
+            u += 1.5 if minutes > self.threshold else -1.5
+        return u
+
+    def answer(self, s: Mapping[str, Any]) -> str:
+        """This person's answer to ``s`` (the same every time it is asked)."""
+        accept, snooze = self.draws[str(s["id"])]
+        if accept < 1.0 / (1.0 + math.exp(-self.utility(s))):
+            return "accept"
+        return "snooze" if snooze < 1 / 6 else "dismiss"
+
+
+def persona(rng: random.Random) -> Persona:
+    """A random person: about a quarter of templates loved, a third disliked, 1-2 tools with strong feelings,
+    one in three with a savings threshold."""
+    template = {}
+    for t in TEMPLATES:
+        r = rng.random()
+        template[t] = 2.0 if r < 0.25 else -2.0 if r < 0.55 else rng.gauss(0, 0.5)
+    tool = {t: rng.choice((-1.5, 1.5)) for t in rng.sample(TOOLS, rng.randint(1, 2))}
+    threshold = rng.choice((5.0, 10.0, 20.0)) if rng.random() < 1 / 3 else None
+    return Persona(rng.gauss(-1.2, 0.5), template, tool, threshold)
+
+
+Candidates = Callable[[random.Random, int], list[dict[str, Any]]]
+
+
+@dataclass
+class Population:
+    """Simulated people, their candidate suggestions and the fixed moments they answer at."""
+
+    personas: list[Persona]
+    suggestions: list[list[dict[str, Any]]]
+    offsets: list[float]  # seconds into each round when the person looks
+
+    @classmethod
+    def make(cls, people: int, seed: int = 0, candidates: Candidates = plausible_suggestions) -> Population:
+        rng = random.Random(seed)
+        personas, suggestions, offsets = [], [], []
+        for i in range(people):
+            p = persona(rng)
+            found = candidates(rng, i)
+            p.draws = {str(s["id"]): (rng.random(), rng.random()) for s in found}
+            for s in found:
+                s.setdefault("score", transparent_score(s))
+            personas.append(p)
+            suggestions.append(found)
+            offsets.append(rng.uniform(0, ROUND.total_seconds() - 3600))
+        return cls(personas, suggestions, offsets)
+
+
+@dataclass
+class Round:
+    """One round of one arm: top-k acceptance, and whether the ranker (vs. the transparent score) ordered it."""
+
+    arm: str
+    round: int
+    shown: int
+    accepted: int
+    used_ranker: bool
+    train_seconds: float = 0.0
+
+    @property
+    def acceptance(self) -> float:
+        return self.accepted / self.shown if self.shown else 0.0
+
+
+def run_arm(pop: Population, arm: str, rounds: int = 3, per_round: int = 3) -> tuple[list[Round], list[dict[str, Any]]]:
+    """Rounds of one arm; its rounds and the feedback rows it collected (``suggestion_feedback``'s shape)."""
+    feedback: list[dict[str, Any]] = []
+    by_user: list[list[dict[str, Any]]] = [[] for _ in pop.personas]
+    done: list[set[str]] = [set() for _ in pop.personas]
+    ranker: Ranker | None = None
+    out = []
+    for r in range(rounds):
+        shown = accepted = 0
+        for u, (person, pool) in enumerate(zip(pop.personas, pop.suggestions, strict=True)):
+            when = START + r * ROUND + timedelta(seconds=pop.offsets[u])
+            open_ = [s for s in pool if s["id"] not in done[u]]
+            scores = ranker.rank(open_, by_user[u], when) if ranker else [float(s["score"]) for s in open_]
+            order = sorted(range(len(open_)), key=lambda i: (-scores[i], str(open_[i]["id"])))[:per_round]
+            for position, i in enumerate(order):
+                s = open_[i]
+                action = person.answer(s)
+                row = {"user_id": u, "suggestion_id": s["id"], "action": action, "shown": s, "position": position,
+                       "created_at": when + timedelta(seconds=30 * position)}  # fmt: skip
+                feedback.append(row)
+                by_user[u].append(row)
+                done[u].add(str(s["id"]))
+                shown += 1
+                accepted += action == "accept"
+        result = Round(arm, r + 1, shown, accepted, ranker is not None)
+        if arm == "ranker" and r + 1 < rounds:
+            summary = train_from_feedback(feedback, register=False)
+            result.train_seconds = float(summary.get("train_seconds", 0.0))
+            if summary.get("promoted"):  # the job's rule: only a model that beats the transparent score serves
+                ranker = summary["ranker"]
+        out.append(result)
+    return out, feedback
+
+
+def simulate(
+    people: int = 300, rounds: int = 3, per_round: int = 3, seed: int = 0, candidates: Candidates = plausible_suggestions
+) -> dict[str, list[Round]]:
+    """Both arms on the same population; each arm's rounds."""
+    return {
+        arm: run_arm(Population.make(people, seed, candidates), arm, rounds, per_round)[0]
+        for arm in ("transparent", "ranker")
+    }
