@@ -128,7 +128,8 @@ def examples(feedback: Iterable[Mapping[str, Any]]) -> Examples:
                 history.add(rows[added][1])
                 added += 1
             if row.get("action") in ("accept", "dismiss"):
-                xs.append(history.row(row.get("shown") or {}, when))
+                shown = row.get("shown")
+                xs.append(history.row(shown if isinstance(shown, Mapping) else {}, when))
                 ys.append(int(row["action"] == "accept"))
                 whens.append(when.timestamp())
                 users.append(user)

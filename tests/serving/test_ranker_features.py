@@ -1,0 +1,70 @@
+"""Ranker features: only answers before the moment count, training rows equal serving rows, odd input is fine."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from serving.ranker import examples
+from serving.ranker_features import FEATURES, History, features, matrix
+from serving.simulate import START, plausible_suggestions
+
+
+def _answer(s: dict[str, Any], action: str, minutes: float) -> dict[str, Any]:
+    return {"user_id": 1, "suggestion_id": s["id"], "action": action, "shown": s, "position": 0,
+            "created_at": START + timedelta(minutes=minutes)}  # fmt: skip
+
+
+@pytest.fixture
+def pool() -> list[dict[str, Any]]:
+    return plausible_suggestions(random.Random(3), 0, 12)
+
+
+def test_answers_at_or_after_the_moment_are_ignored(pool: list[dict[str, Any]]) -> None:
+    target = pool[0]
+    as_of = START + timedelta(minutes=10)
+    before = [_answer(pool[1], "dismiss", 1), _answer(pool[2], "accept", 5)]
+    future = [_answer(target, "accept", 10), _answer(pool[3], "accept", 11), _answer(target, "dismiss", 30)]
+    same_template = [_answer(s, "accept", 2) for s in pool if s["template"] == target["template"] and s is not target]
+    base = features(target, before, as_of)
+    assert features(target, before + future, as_of) == base  # the answer itself and everything later: no effect
+    assert features(target, future + before, as_of) == base  # order of the rows does not matter either
+    # the same kind of answer before the moment does move the features (the test above could fail)
+    moved = features(target, before + [_answer(target, "dismiss", 9)] + same_template, as_of)
+    assert moved["same_pattern_dismissed"] == 1.0 and base["same_pattern_dismissed"] == 0.0
+    assert moved["tpl_dismiss"] > base["tpl_dismiss"]
+    assert moved["log_answers"] > base["log_answers"]
+
+
+def test_training_rows_are_the_serving_rows(pool: list[dict[str, Any]]) -> None:
+    """``examples`` folds each user's answers incrementally; every row equals ``features`` at its moment."""
+    rng = random.Random(0)
+    rows = [
+        {**_answer(s, rng.choice(["accept", "dismiss", "snooze"]), m), "user_id": u}
+        for u in (1, 2) for m, s in zip([0, 0, 3, 7, 7, 9, 20, 21], pool, strict=False)
+    ]  # fmt: skip
+    ex = examples(rows)
+    labelled = [r for u in (1, 2) for r in rows if r["user_id"] == u and r["action"] != "snooze"]
+    assert len(ex.y) == len(labelled) > 0
+    expected = np.asarray([
+        [features(r["shown"], [h for h in rows if h["user_id"] == r["user_id"]], r["created_at"])[f] for f in FEATURES]
+        for r in labelled
+    ])  # fmt: skip
+    order = np.lexsort((ex.when, ex.user.astype(int)))
+    assert np.array_equal(ex.x[order], expected)
+    assert ex.y[order].tolist() == [int(r["action"] == "accept") for r in labelled]
+
+
+def test_no_history_and_malformed_suggestions(pool: list[dict[str, Any]]) -> None:
+    empty = features(pool[0], [])
+    assert empty["log_answers"] == 0.0 and empty["tpl_accept"] == empty["accept_rate"] == pytest.approx(0.3)
+    assert empty[f"template={pool[0]['template']}"] == 1.0
+    odd = [{}, {"template": "nope", "pattern": "x", "evidence": None, "savings": {"minutes_per_week": "a lot"}},
+           {"template": "run_on_save", "evidence": {"last_seen": "not a time", "lift": float("nan")}}]  # fmt: skip
+    x = matrix(odd, [{"action": "accept", "shown": {}}, {"action": "??"}])
+    assert x.shape == (3, len(FEATURES)) and np.isfinite(x).all()
+    assert History.of([{"action": "accept", "shown": {}}]).total.n == 1
