@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 from datetime import timedelta
+from typing import Any
 
 from serving.simulate import Population, Round, plausible_suggestions, run_arm
 
@@ -28,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
 
     arms: dict[str, list[list[Round]]] = {"transparent": [], "ranker": []}
-    feedback = []
+    feedback: list[dict[str, Any]] = []
     for seed in range(args.seeds):
         for arm in arms:
             rounds, rows = run_arm(Population.make(args.people, seed), arm, args.rounds)
@@ -71,7 +72,7 @@ def _train_at_scale(people: int) -> None:
     )
 
 
-def _rank_speed(feedback: list[dict[str, object]]) -> None:
+def _rank_speed(feedback: list[dict[str, Any]]) -> None:
     """Microseconds per ``rank()`` for 5, 20 and 50 suggestions and a history of 30 answers."""
     import random
 
@@ -83,7 +84,7 @@ def _rank_speed(feedback: list[dict[str, object]]) -> None:
         print("no ranker trained: rank() not timed")
         return
     suggestions = plausible_suggestions(random.Random(1), 0, 50)
-    when = max(r["created_at"] for r in feedback) + timedelta(days=1)  # type: ignore[type-var]
+    when = max(r["created_at"] for r in feedback) + timedelta(days=1)
     history = [r for r in feedback if r["user_id"] == 0][:30]
     history = (history * 30)[:30]
     for n in (5, 20, 50):

@@ -123,6 +123,7 @@ def _run_steps(
     exception that failed the run (if one did)."""
     from jobs.refresh import export_and_build
     from models.lakedata import train_from_lake
+    from serving.ranker import train_ranker
 
     step = progress or (lambda _name: None)
     try:
@@ -142,6 +143,8 @@ def _run_steps(
             {k: r[k] for k in ("name", "version", "mrr", "champion_before", "champion_mrr", "promoted")}
             for r in trained
         ]
+        with _timed(result, "ranker"):  # the suggestion ranker learns from everyone's feedback (serving.ranker)
+            result.summary["ranker"] = train_ranker(engine)
     except FloyoError as exc:
         if exc.code == "no_events":
             result.status, result.reason = "skipped", "no events in the lake"

@@ -53,10 +53,14 @@ class Ranker:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The probability of acceptance of each feature row."""
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
+        out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return out
 
     def rank(
-        self, suggestions: Sequence[Mapping[str, Any]], history: Iterable[Mapping[str, Any]], now: datetime | None = None
+        self,
+        suggestions: Sequence[Mapping[str, Any]],
+        history: Iterable[Mapping[str, Any]],
+        now: datetime | None = None,
     ) -> list[float]:
         """One score per suggestion (higher first) for a person whose answers are ``history``. ``now`` (default:
         the current hour, so that repeated calls agree) is the moment of the recency feature; answers after it

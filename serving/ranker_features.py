@@ -92,7 +92,7 @@ def keys(suggestion: Mapping[str, Any]) -> tuple[str, str | None, str | None, in
 class _Counts:
     """Answers of one kind, by action (slots: folding is the hot path of ``rank``)."""
 
-    __slots__ = ("n", "by")
+    __slots__ = ("by", "n")
 
     def __init__(self) -> None:
         self.n = 0.0

@@ -223,7 +223,11 @@ def run_arm(pop: Population, arm: str, rounds: int = 3, per_round: int = 3) -> t
 
 
 def simulate(
-    people: int = 300, rounds: int = 3, per_round: int = 3, seed: int = 0, candidates: Candidates = plausible_suggestions
+    people: int = 300,
+    rounds: int = 3,
+    per_round: int = 3,
+    seed: int = 0,
+    candidates: Candidates = plausible_suggestions,
 ) -> dict[str, list[Round]]:
     """Both arms on the same population; each arm's rounds."""
     return {

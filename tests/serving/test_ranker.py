@@ -4,6 +4,7 @@ champion (in a temporary MLflow store); one that does not beat it is logged but 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -43,7 +44,8 @@ def test_trained_on_simulated_people_it_beats_the_transparent_score_and_becomes_
 ) -> None:
     assert load_champion() == (None, None)
     first = train_from_feedback(feedback)
-    assert first["trained"] and first["pairs"] >= 50
+    assert first["trained"]
+    assert first["pairs"] >= 50
     assert first["pair_auc"] > first["transparent_pair_auc"] + 0.05
     assert (first["version"], first["promoted"], first["champion_before"]) == ("1", True, None)
     assert tracking.champion_version(NAME) == "1"
@@ -52,7 +54,8 @@ def test_trained_on_simulated_people_it_beats_the_transparent_score_and_becomes_
     assert run.data.metrics["pair_auc"] == pytest.approx(first["pair_auc"])
     assert {"data.train_end", "data.test_start", "data.users"} <= set(run.data.params)
     champion, version = load_champion()
-    assert version == "1" and isinstance(champion, Ranker)
+    assert version == "1"
+    assert isinstance(champion, Ranker)
     _, test = split(examples(feedback))
     assert np.allclose(champion.predict(test.x), first["ranker"].predict(test.x))  # loaded back, scores the same
 
@@ -68,19 +71,26 @@ def test_a_ranker_that_does_not_beat_the_transparent_score_is_not_promoted(
     # people who take exactly what the transparent score rates highly: no model can order their answers better
     scored = [{**r, "action": "accept" if r["shown"]["score"] > 0.62 else "dismiss"} for r in feedback]
     summary = train_from_feedback(scored)
-    assert summary["trained"] and summary["transparent_pair_auc"] == 1.0
-    assert summary["pair_auc"] <= 1.0 and not summary["promoted"]
-    assert summary["version"] == "1" and tracking.champion_version(NAME) is None
+    assert summary["trained"]
+    assert summary["transparent_pair_auc"] == 1.0
+    assert summary["pair_auc"] <= 1.0
+    assert not summary["promoted"]
+    assert summary["version"] == "1"
+    assert tracking.champion_version(NAME) is None
     assert load_champion() == (None, None)
 
 
 def test_too_little_feedback_trains_nothing(feedback: list[dict[str, Any]]) -> None:
     summary = train_from_feedback(feedback[:20])  # returns before touching MLflow (no store configured here)
-    assert not summary["trained"] and not summary["promoted"] and "too few answers" in summary["reason"]
+    assert not summary["trained"]
+    assert not summary["promoted"]
+    assert "too few answers" in summary["reason"]
     assert summary["examples"] == sum(r["action"] != "snooze" for r in feedback[:20])
 
 
-def test_the_job_step_reads_feedback_from_postgresql(store: str, engine: Engine, feedback: list[dict[str, Any]]) -> None:
+def test_the_job_step_reads_feedback_from_postgresql(
+    store: str, engine: Engine, feedback: list[dict[str, Any]]
+) -> None:
     people = sorted({r["user_id"] for r in feedback})[:120]
     rows = [r for r in feedback if r["user_id"] in set(people)]
     with engine.begin() as conn:
@@ -106,12 +116,19 @@ def test_the_job_step_reads_feedback_from_postgresql(store: str, engine: Engine,
             [{"user_id": ids[r["user_id"]], "sid": f"{r['suggestion_id']}-{ids[r['user_id']]}", "action": r["action"],
               "position": r["position"], "shown": r["shown"], "created_at": r["created_at"]} for r in rows],
         )  # fmt: skip
-    summary = train_ranker(engine)
-    expected = train_from_feedback(rows, register=False)
-    assert summary["examples"] == expected["examples"] == sum(r["action"] != "snooze" for r in rows)
-    assert summary["pair_auc"] == pytest.approx(expected["pair_auc"])
-    assert summary["promoted"] and summary["version"] == "1" and "ranker" not in summary
-    assert tracking.champion_version(NAME) == "1"
+    try:
+        summary = train_ranker(engine)
+        expected = train_from_feedback(rows, register=False)
+        assert summary["examples"] == expected["examples"] == sum(r["action"] != "snooze" for r in rows)
+        assert summary["pair_auc"] == pytest.approx(expected["pair_auc"])
+        assert summary["promoted"]
+        assert summary["version"] == "1"
+        assert "ranker" not in summary
+        assert json.loads(json.dumps(summary)) == summary  # stored in job_runs.summary as it is
+        assert tracking.champion_version(NAME) == "1"
+    finally:  # the users and, by cascade, their suggestions and answers: later tests see none
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM users WHERE id = ANY(:ids)"), {"ids": list(ids.values())})
 
 
 def test_rank_is_deterministic_and_takes_people_without_history(feedback: list[dict[str, Any]]) -> None:
@@ -120,10 +137,13 @@ def test_rank_is_deterministic_and_takes_people_without_history(feedback: list[d
     pool, now = pop.suggestions[0], START + timedelta(days=30)
     history = [r for r in feedback if r["user_id"] == 0]
     first = ranker.rank(pool, history, now)
-    assert first == ranker.rank(pool, history, now) and len(first) == len(pool)
+    assert first == ranker.rank(pool, history, now)
+    assert len(first) == len(pool)
     assert ranker.rank(pool, list(reversed(history)), now) == first
     cold = ranker.rank(pool, [], now)
-    assert len(cold) == len(pool) and all(0.0 < p < 1.0 for p in cold) and cold != first
+    assert len(cold) == len(pool)
+    assert all(0.0 < p < 1.0 for p in cold)
+    assert cold != first
     assert ranker.rank(pool, []) == ranker.rank(pool, [])  # the default "now" is the current hour
     assert ranker.rank([], history, now) == []
 
@@ -131,6 +151,7 @@ def test_rank_is_deterministic_and_takes_people_without_history(feedback: list[d
 def test_simulated_people_accept_more_of_the_rankers_top_3() -> None:
     result = simulate(people=300, rounds=3, seed=0)
     transparent, ranker = result["transparent"], result["ranker"]
-    assert ranker[0].acceptance == transparent[0].acceptance and not ranker[0].used_ranker  # nothing learnt yet
+    assert ranker[0].acceptance == transparent[0].acceptance
+    assert not ranker[0].used_ranker
     assert ranker[2].used_ranker
     assert ranker[2].acceptance > 1.1 * transparent[2].acceptance  # 1.15x on this seed; 1.23x over 5 (bench)

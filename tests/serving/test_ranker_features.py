@@ -34,8 +34,9 @@ def test_answers_at_or_after_the_moment_are_ignored(pool: list[dict[str, Any]]) 
     assert features(target, before + future, as_of) == base  # the answer itself and everything later: no effect
     assert features(target, future + before, as_of) == base  # order of the rows does not matter either
     # the same kind of answer before the moment does move the features (the test above could fail)
-    moved = features(target, before + [_answer(target, "dismiss", 9)] + same_template, as_of)
-    assert moved["same_pattern_dismissed"] == 1.0 and base["same_pattern_dismissed"] == 0.0
+    moved = features(target, [*before, _answer(target, "dismiss", 9), *same_template], as_of)
+    assert moved["same_pattern_dismissed"] == 1.0
+    assert base["same_pattern_dismissed"] == 0.0
     assert moved["tpl_dismiss"] > base["tpl_dismiss"]
     assert moved["log_answers"] > base["log_answers"]
 
@@ -61,10 +62,12 @@ def test_training_rows_are_the_serving_rows(pool: list[dict[str, Any]]) -> None:
 
 def test_no_history_and_malformed_suggestions(pool: list[dict[str, Any]]) -> None:
     empty = features(pool[0], [])
-    assert empty["log_answers"] == 0.0 and empty["tpl_accept"] == empty["accept_rate"] == pytest.approx(0.3)
+    assert empty["log_answers"] == 0.0
+    assert empty["tpl_accept"] == empty["accept_rate"] == pytest.approx(0.3)
     assert empty[f"template={pool[0]['template']}"] == 1.0
-    odd = [{}, {"template": "nope", "pattern": "x", "evidence": None, "savings": {"minutes_per_week": "a lot"}},
+    odd: list[dict[str, Any]] = [{}, {"template": "nope", "pattern": "x", "evidence": None, "savings": {"minutes_per_week": "a lot"}},
            {"template": "run_on_save", "evidence": {"last_seen": "not a time", "lift": float("nan")}}]  # fmt: skip
     x = matrix(odd, [{"action": "accept", "shown": {}}, {"action": "??"}])
-    assert x.shape == (3, len(FEATURES)) and np.isfinite(x).all()
+    assert x.shape == (3, len(FEATURES))
+    assert np.isfinite(x).all()
     assert History.of([{"action": "accept", "shown": {}}]).total.n == 1
