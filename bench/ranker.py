@@ -7,7 +7,7 @@ Both arms face the same people (``serving.simulate``: hidden preferences, fixed 
 in what they show. Acceptance is pooled over the seeds (accepted / shown); the ratio column is ranker /
 transparent. The ranker is retrained after every round on that arm's feedback and used once it beats the
 transparent score on held-out later answers (the job's rule); "served by ranker" counts the seeds where it did.
-Also: the training time the ranker adds per round, and the cost of one ``rank()`` call.
+"oracle" orders by the hidden utility itself: the ceiling no ranker can pass. Also: the training time the ranker adds per round, and the cost of one ``rank()`` call.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=10000, help="people for the training-time point (0: skip)")
     args = parser.parse_args()
 
-    arms: dict[str, list[list[Round]]] = {"transparent": [], "ranker": []}
+    arms: dict[str, list[list[Round]]] = {"transparent": [], "ranker": [], "oracle": []}
     feedback: list[dict[str, Any]] = []
     for seed in range(args.seeds):
         for arm in arms:
@@ -37,8 +37,10 @@ def main() -> None:
             if arm == "ranker" and seed == 0:
                 feedback = rows
     print(f"{args.people} simulated people x {args.seeds} seeds, top 3 per round")
-    print("| round | transparent | ranker | ratio | cumulative ratio | served by ranker | ranker training (s) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| round | transparent | ranker | ratio | cumulative ratio | served by ranker | ranker training (s) | oracle |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in range(args.rounds):
         t = [s[r] for s in arms["transparent"]]
         k = [s[r] for s in arms["ranker"]]
@@ -48,7 +50,12 @@ def main() -> None:
         cum_t = sum(x.accepted for s in arms["transparent"] for x in s[: r + 1])
         cum_k = sum(x.accepted for s in arms["ranker"] for x in s[: r + 1])
         train = f"{sum(x.train_seconds for x in k) / len(k):.2f}" if r + 1 < args.rounds else "-"
-        print(f"| {r + 1} | {ta:.3f} | {ka:.3f} | {ka / ta:.2f}x | {cum_k / cum_t:.2f}x | {used}/{len(k)} | {train} |")
+        o = [s[r] for s in arms["oracle"]]
+        oa = sum(x.accepted for x in o) / sum(x.shown for x in o)
+        print(
+            f"| {r + 1} | {ta:.3f} | {ka:.3f} | {ka / ta:.2f}x | {cum_k / cum_t:.2f}x | {used}/{len(k)} | {train} "
+            f"| {oa:.3f} |"
+        )
     third = [(s[2].acceptance, k[2].acceptance) for s, k in zip(arms["transparent"], arms["ranker"], strict=True)]
     if args.rounds >= 3:
         print("round 3 ratio per seed: " + ", ".join(f"{b / a:.2f}" for a, b in third))

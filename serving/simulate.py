@@ -189,7 +189,8 @@ class Round:
 
 
 def run_arm(pop: Population, arm: str, rounds: int = 3, per_round: int = 3) -> tuple[list[Round], list[dict[str, Any]]]:
-    """Rounds of one arm; its rounds and the feedback rows it collected (``suggestion_feedback``'s shape)."""
+    """Rounds of one arm (``transparent``, ``ranker``, or ``oracle``: ordered by the hidden utility, the ceiling);
+    its rounds and the feedback rows it collected (``suggestion_feedback``'s shape)."""
     feedback: list[dict[str, Any]] = []
     by_user: list[list[dict[str, Any]]] = [[] for _ in pop.personas]
     done: list[set[str]] = [set() for _ in pop.personas]
@@ -200,7 +201,12 @@ def run_arm(pop: Population, arm: str, rounds: int = 3, per_round: int = 3) -> t
         for u, (person, pool) in enumerate(zip(pop.personas, pop.suggestions, strict=True)):
             when = START + r * ROUND + timedelta(seconds=pop.offsets[u])
             open_ = [s for s in pool if s["id"] not in done[u]]
-            scores = ranker.rank(open_, by_user[u], when) if ranker else [float(s["score"]) for s in open_]
+            if arm == "oracle":  # the ceiling: ordered by the hidden utility itself
+                scores = [person.utility(s) for s in open_]
+            elif ranker is not None:
+                scores = ranker.rank(open_, by_user[u], when)
+            else:
+                scores = [float(s["score"]) for s in open_]
             order = sorted(range(len(open_)), key=lambda i: (-scores[i], str(open_[i]["id"])))[:per_round]
             for position, i in enumerate(order):
                 s = open_[i]
