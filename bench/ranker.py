@@ -1,13 +1,15 @@
 """The suggestion ranker on simulated people: top-3 acceptance per round, ranker vs. the transparent score.
 
-    .venv/bin/python -m bench.ranker                      # 300 people, 5 rounds, seeds 0-4
-    .venv/bin/python -m bench.ranker --people 1000 --rounds 3 --seeds 3
+    .venv/bin/python -m bench.ranker                      # 1,000 people, 5 rounds, seeds 0-2
+    .venv/bin/python -m bench.ranker --people 300 --seeds 5
 
-Both arms face the same people (``serving.simulate``: hidden preferences, fixed random draws), so they differ only
-in what they show. Acceptance is pooled over the seeds (accepted / shown); the ratio column is ranker /
-transparent. The ranker is retrained after every round on that arm's feedback and used once it beats the
-transparent score on held-out later answers (the job's rule); "served by ranker" counts the seeds where it did.
-"oracle" orders by the hidden utility itself: the ceiling no ranker can pass. Also: the training time the ranker adds per round, and the cost of one ``rank()`` call.
+Both arms face the same people (``serving.simulate``: hidden preferences, fixed random draws, candidates arriving
+over the rounds), so they differ only in what they show. Acceptance is pooled over the seeds (accepted / shown);
+"ratio" is ranker / transparent in that round, "cumulative" the same over the rounds so far. The ranker is
+retrained after every round on its arm's feedback and serves once it beats the transparent score on held-out
+later answers (the job's rule); "served" counts the seeds where it did. "oracle" orders by the hidden utility
+itself (it is no ceiling per round: it takes the best suggestions sooner and has fewer left). Also: the training
+time the ranker adds per round, the cost of one ``rank()`` call and training on 10,000 people's answers.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from serving.simulate import Population, Round, plausible_suggestions, run_arm
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--people", type=int, default=300)
+    parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--scale", type=int, default=10000, help="people for the training-time point (0: skip)")
     args = parser.parse_args()
 

@@ -170,7 +170,9 @@ def train_from_feedback(
     feedback: Iterable[Mapping[str, Any]], *, holdout: float = HOLDOUT, register: bool = True
 ) -> dict[str, Any]:
     """Fit on the earlier answers, evaluate on the later ones against the transparent score (and the champion),
-    log and maybe promote (``register``). The summary says what happened and why."""
+    log and maybe promote (``register``). The summary says what happened and why; it holds the fitted ``ranker``
+    when one was trained. Without ``register`` nothing touches MLflow and ``promoted`` says whether the ranker beat
+    the transparent score (the simulation's rule)."""
     started = time.perf_counter()
     ex = examples(feedback)
     train, test = split(ex, holdout)

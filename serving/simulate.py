@@ -8,7 +8,8 @@ drawn from that utility through a logistic; an answer that is not an accept is a
 dismissal. The random draws are fixed per (person, suggestion), so both arms face the same people answering the
 same way: the arms differ only in what they show.
 
-Each round every person sees their top ``per_round`` unanswered suggestions, ordered by the transparent score
+A person's candidates arrive over time (``FIRST`` at the start, ``NEW`` more each round, as refreshes find new
+patterns). Each round every person sees their top ``per_round`` unanswered suggestions, ordered by the transparent score
 (arm ``transparent``) or by the ranker (arm ``ranker``: trained on the feedback so far after every round and used
 only once it beats the transparent score on held-out later answers, exactly the job's promotion rule). Snoozed
 suggestions stay out until the end of the simulation.
@@ -33,6 +34,10 @@ from serving.ranker_features import TEMPLATES, keys
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 ROUND = timedelta(days=7)
+# a person's candidates arrive over time, as refreshes find new patterns: FIRST at the start, NEW per round after
+# (without arrivals every arm runs out of good suggestions, and the one that found them sooner looks worse later)
+FIRST = 10
+NEW = 4
 # what people take in general (log-odds): automating a build or filing beats being notified
 POPULATION = {
     "run_on_save": 0.6, "convert_on_change": 0.2, "file_downloads": 0.4, "backup_folder": 0.0,
@@ -69,7 +74,7 @@ def transparent_score(s: Mapping[str, Any], now: datetime = START) -> float:
     )
 
 
-def plausible_suggestions(rng: random.Random, person: int, n: int = 20) -> list[dict[str, Any]]:
+def plausible_suggestions(rng: random.Random, person: int, n: int = 30) -> list[dict[str, Any]]:
     """``n`` suggestion dicts of the served shape for one person: varied templates, tools, evidence and savings."""
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -156,6 +161,11 @@ class Population:
     suggestions: list[list[dict[str, Any]]]
     offsets: list[float]  # seconds into each round when the person looks
 
+    @staticmethod
+    def arrives(index: int) -> int:
+        """The round (0-based) from which a person's ``index``-th candidate can be shown."""
+        return 0 if index < FIRST else 1 + (index - FIRST) // NEW
+
     @classmethod
     def make(cls, people: int, seed: int = 0, candidates: Candidates = plausible_suggestions) -> Population:
         rng = random.Random(seed)
@@ -200,7 +210,7 @@ def run_arm(pop: Population, arm: str, rounds: int = 3, per_round: int = 3) -> t
         shown = accepted = 0
         for u, (person, pool) in enumerate(zip(pop.personas, pop.suggestions, strict=True)):
             when = START + r * ROUND + timedelta(seconds=pop.offsets[u])
-            open_ = [s for s in pool if s["id"] not in done[u]]
+            open_ = [s for i, s in enumerate(pool) if pop.arrives(i) <= r and s["id"] not in done[u]]
             if arm == "oracle":  # the ceiling: ordered by the hidden utility itself
                 scores = [person.utility(s) for s in open_]
             elif ranker is not None:

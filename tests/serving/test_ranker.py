@@ -24,8 +24,8 @@ from serving.simulate import START, Population, run_arm, simulate
 
 @pytest.fixture(scope="module")
 def feedback() -> list[dict[str, Any]]:
-    """Three rounds of answers of 200 simulated people shown their top 3 by the transparent score."""
-    return run_arm(Population.make(200, seed=1), "transparent", rounds=3)[1]
+    """Four rounds of answers of 200 simulated people shown their top 3 by the transparent score."""
+    return run_arm(Population.make(200, seed=1), "transparent", rounds=4)[1]
 
 
 @pytest.fixture
@@ -149,9 +149,10 @@ def test_rank_is_deterministic_and_takes_people_without_history(feedback: list[d
 
 
 def test_simulated_people_accept_more_of_the_rankers_top_3() -> None:
-    result = simulate(people=300, rounds=3, seed=0)
+    result = simulate(people=300, rounds=4, seed=0)
     transparent, ranker = result["transparent"], result["ranker"]
-    assert ranker[0].acceptance == transparent[0].acceptance
-    assert not ranker[0].used_ranker
-    assert ranker[2].used_ranker
-    assert ranker[2].acceptance > 1.1 * transparent[2].acceptance  # 1.15x on this seed; 1.23x over 5 (bench)
+    for t, r in zip(transparent, ranker, strict=True):  # until a ranker passes the promotion rule: the same lists
+        assert r.used_ranker or r.accepted == t.accepted
+    assert not ranker[0].used_ranker  # nothing learnt before the first answers
+    assert ranker[3].used_ranker
+    assert ranker[3].acceptance > 1.1 * transparent[3].acceptance  # 1.24x on this seed (bench: per-seed table)
