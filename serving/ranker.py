@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
-from serving.ranker_features import FEATURES, INDEX, History, _time, matrix
+from serving.ranker_features import FEATURES, INDEX, History, _time, rows
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -50,6 +50,9 @@ class Ranker:
     coef: np.ndarray
     intercept: float
 
+    def __repr__(self) -> str:
+        return f"Ranker(logistic, {len(self.coef)} features)"
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The probability of acceptance of each feature row."""
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
@@ -62,13 +65,14 @@ class Ranker:
         history: Iterable[Mapping[str, Any]],
         now: datetime | None = None,
     ) -> list[float]:
-        """One score per suggestion (higher first) for a person whose answers are ``history``. ``now`` (default:
-        the current hour, so that repeated calls agree) is the moment of the recency feature; answers after it
-        are ignored."""
+        """One score per suggestion (higher first) for a person whose answers are ``history``. With ``now``,
+        answers after it are ignored and recency counts to it; without, every answer counts (they are all past)
+        and recency counts to the current hour (so that repeated calls agree)."""
         if not suggestions:
             return []
+        folded = History.of(history, now)
         when = now or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-        return [float(p) for p in self.predict(matrix(suggestions, history, when))]
+        return [float(p) for p in self.predict(rows(folded, suggestions, when))]
 
     def to_json(self) -> dict[str, Any]:
         """The model as JSON (feature names kept, so a model of another feature set is refused on load)."""
@@ -124,12 +128,14 @@ def examples(feedback: Iterable[Mapping[str, Any]]) -> Examples:
     ys: list[int] = []
     whens: list[float] = []
     users: list[Any] = []
-    for user, rows in by_user.items():
-        rows.sort(key=lambda r: r[0])
+    for user, answers in by_user.items():
+        answers.sort(key=lambda r: r[0])
         history, added = History(), 0
-        for when, row in rows:
-            while added < len(rows) and rows[added][0] < when:  # answers at the same instant do not see each other
-                history.add(rows[added][1])
+        for when, row in answers:
+            while (
+                added < len(answers) and answers[added][0] < when
+            ):  # answers at the same instant do not see each other
+                history.add(answers[added][1])
                 added += 1
             if row.get("action") in ("accept", "dismiss"):
                 shown = row.get("shown")

@@ -199,6 +199,10 @@ def matrix(
     suggestions: Sequence[Mapping[str, Any]], history: Iterable[Mapping[str, Any]], as_of: datetime | None = None
 ) -> np.ndarray:
     """The feature rows of many suggestions of one person (one ``History`` for all): shape (n, len(FEATURES))."""
-    folded = History.of(history, as_of)
-    rows = [folded.row(s, as_of) for s in suggestions]
-    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
+    return rows(History.of(history, as_of), suggestions, as_of)
+
+
+def rows(history: History, suggestions: Sequence[Mapping[str, Any]], as_of: datetime | None) -> np.ndarray:
+    """The feature rows of many suggestions against one folded history, recency counted to ``as_of``."""
+    out = [history.row(s, as_of) for s in suggestions]
+    return np.asarray(out, dtype=np.float64).reshape(len(out), len(FEATURES))

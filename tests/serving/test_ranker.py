@@ -5,9 +5,11 @@ champion (in a temporary MLflow store); one that does not beat it is logged but 
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,11 +30,22 @@ def feedback() -> list[dict[str, Any]]:
     return run_arm(Population.make(200, seed=1), "transparent", rounds=4)[1]
 
 
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite store with its tables created, once (creating them takes seconds; copying, nothing)."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    SqlAlchemyStore(f"sqlite:///{path}", str(path.parent / "artifacts"))
+    return path
+
+
 @pytest.fixture
-def store(env: dict[str, str]) -> Iterator[str]:
-    """A temporary MLflow store (the ``env`` fixture's); no run may be left open."""
+def store(env: dict[str, str], empty_store: Path) -> Iterator[str]:
+    """A temporary MLflow store (the ``env`` fixture's, a fresh copy of ``empty_store``); no run may be left open."""
     from floyo.settings import get_settings
 
+    shutil.copyfile(empty_store, env["FLOYO_MLFLOW_URI"].removeprefix("sqlite:///"))
     get_settings.cache_clear()
     yield env["FLOYO_MLFLOW_URI"]
     assert mlflow.active_run() is None
@@ -145,6 +158,8 @@ def test_rank_is_deterministic_and_takes_people_without_history(feedback: list[d
     assert all(0.0 < p < 1.0 for p in cold)
     assert cold != first
     assert ranker.rank(pool, []) == ranker.rank(pool, [])  # the default "now" is the current hour
+    just_now = [{**r, "created_at": datetime.now(UTC) - timedelta(seconds=1)} for r in history]
+    assert ranker.rank(pool, just_now) != ranker.rank(pool, [])  # an answer given this very hour counts already
     assert ranker.rank([], history, now) == []
 
 
