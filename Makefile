@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train clean
+.PHONY: setup demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train bench-ranker clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,9 @@ bench-mining: setup
 
 bench-train: setup
 	$(BIN)/python -m bench.train
+
+bench-ranker: setup
+	$(BIN)/python -m bench.ranker
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
