@@ -116,9 +116,10 @@ class Examples:
         return Examples(self.x[mask], self.y[mask], self.when[mask], self.user[mask])
 
 
-def examples(feedback: Iterable[Mapping[str, Any]]) -> Examples:
+def examples(feedback: Iterable[Mapping[str, Any]], frozen_from: float | None = None) -> Examples:
     """One row per accept or dismiss: the shown suggestion's features against the same person's answers strictly
-    before it (exactly ``History.of(rows, as_of=created_at)``, folded incrementally)."""
+    before it (exactly ``History.of(rows, as_of=created_at)``, folded incrementally). With ``frozen_from`` (POSIX
+    seconds) the history stops there: every later answer is described against the history as it stood then."""
     by_user: dict[Any, list[tuple[datetime, Mapping[str, Any]]]] = defaultdict(list)
     for row in feedback:
         when = _time(row.get("created_at"))
@@ -132,9 +133,12 @@ def examples(feedback: Iterable[Mapping[str, Any]]) -> Examples:
         answers.sort(key=lambda r: r[0])
         history, added = History(), 0
         for when, row in answers:
+            # strictly before: answers at the same instant do not see each other (as ``History.of`` has it)
             while (
-                added < len(answers) and answers[added][0] < when
-            ):  # answers at the same instant do not see each other
+                added < len(answers)
+                and answers[added][0] < when
+                and (frozen_from is None or answers[added][0].timestamp() < frozen_from)
+            ):
                 history.add(answers[added][1])
                 added += 1
             if row.get("action") in ("accept", "dismiss"):
@@ -163,13 +167,18 @@ def pair_auc(scores: np.ndarray, y: np.ndarray, user: np.ndarray) -> tuple[float
     return (right / pairs if pairs else math.nan), pairs
 
 
-def split(ex: Examples, holdout: float = HOLDOUT) -> tuple[Examples, Examples]:
+def split(feedback: Iterable[Mapping[str, Any]], holdout: float = HOLDOUT) -> tuple[Examples, Examples]:
     """Earlier answers to train on, the latest ``holdout`` share (by time, everyone's) held out; answers at the
-    same instant fall on the same side."""
+    same instant fall on the same side. A training answer sees every answer before it; the held-out answers of one
+    person all see the history as it stood at the cut, as a list ranked at one moment does (else a pair would
+    compare two moments, and what a person said in between, not the suggestions, would order it)."""
+    feedback = list(feedback)
+    ex = examples(feedback)
     if not len(ex.when):
         return ex, ex
-    cut = np.sort(ex.when)[min(int(len(ex.when) * (1 - holdout)), len(ex.when) - 1)]
-    return ex.take(ex.when < cut), ex.take(ex.when >= cut)
+    cut = float(np.sort(ex.when)[min(int(len(ex.when) * (1 - holdout)), len(ex.when) - 1)])
+    held = examples(feedback, frozen_from=cut)
+    return ex.take(ex.when < cut), held.take(held.when >= cut)
 
 
 def train_from_feedback(
@@ -180,10 +189,9 @@ def train_from_feedback(
     when one was trained. Without ``register`` nothing touches MLflow and ``promoted`` says whether the ranker beat
     the transparent score (the simulation's rule)."""
     started = time.perf_counter()
-    ex = examples(feedback)
-    train, test = split(ex, holdout)
+    train, test = split(feedback, holdout)
     summary: dict[str, Any] = {
-        "name": NAME, "examples": len(ex.y), "train": len(train.y), "test": len(test.y), "trained": False,
+        "name": NAME, "examples": len(train.y) + len(test.y), "train": len(train.y), "test": len(test.y), "trained": False,
         "promoted": False,
     }  # fmt: skip
     if len(train.y) < MIN_EXAMPLES or train.y.all() or not train.y.any():

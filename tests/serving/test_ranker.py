@@ -20,7 +20,7 @@ from sqlalchemy.sql.expression import bindparam
 
 import mlflow
 from models import tracking
-from serving.ranker import NAME, Ranker, examples, load_champion, split, train_from_feedback, train_ranker
+from serving.ranker import NAME, Ranker, load_champion, split, train_from_feedback, train_ranker
 from serving.simulate import START, Population, run_arm, simulate
 
 
@@ -69,7 +69,7 @@ def test_trained_on_simulated_people_it_beats_the_transparent_score_and_becomes_
     champion, version = load_champion()
     assert version == "1"
     assert isinstance(champion, Ranker)
-    _, test = split(examples(feedback))
+    _, test = split(feedback)
     assert np.allclose(champion.predict(test.x), first["ranker"].predict(test.x))  # loaded back, scores the same
 
     again = train_from_feedback(feedback)  # the same data, the same model: not better than the champion
