@@ -119,7 +119,8 @@ class Examples:
 def examples(feedback: Iterable[Mapping[str, Any]], frozen_from: float | None = None) -> Examples:
     """One row per accept or dismiss: the shown suggestion's features against the same person's answers strictly
     before it (exactly ``History.of(rows, as_of=created_at)``, folded incrementally). With ``frozen_from`` (POSIX
-    seconds) the history stops there: every later answer is described against the history as it stood then."""
+    seconds) the history stops there and only the answers from then on get rows, each against the history as it
+    stood at that moment."""
     by_user: dict[Any, list[tuple[datetime, Mapping[str, Any]]]] = defaultdict(list)
     for row in feedback:
         when = _time(row.get("created_at"))
@@ -141,6 +142,8 @@ def examples(feedback: Iterable[Mapping[str, Any]], frozen_from: float | None = 
             ):
                 history.add(answers[added][1])
                 added += 1
+            if frozen_from is not None and when.timestamp() < frozen_from:
+                continue  # before the cut: only folded (the caller keeps the rows after it)
             if row.get("action") in ("accept", "dismiss"):
                 shown = row.get("shown")
                 xs.append(history.row(shown if isinstance(shown, Mapping) else {}, when))
@@ -156,9 +159,11 @@ def pair_auc(scores: np.ndarray, y: np.ndarray, user: np.ndarray) -> tuple[float
     the number of such pairs."""
     right = 0.0
     pairs = 0
-    for u in dict.fromkeys(user.tolist()):
-        mask = user == u
-        s, lab = scores[mask], y[mask]
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for i, u in enumerate(user.tolist()):
+        groups[u].append(i)
+    for index in groups.values():
+        s, lab = scores[index], y[index]
         pos, neg = s[lab == 1], s[lab == 0]
         if len(pos) and len(neg):
             diff = pos[:, None] - neg[None, :]
