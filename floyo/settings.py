@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=400, ge=1)
     jwt_secret: SecretStr = SecretStr(_DEV_JWT_SECRET)
     jwt_audience: str | None = None
+    model_poll_seconds: float = Field(default=60.0, ge=0, le=86_400)  # 0: load the champions once, never poll
+    cache_ttl_seconds: float = Field(default=300.0, ge=0, le=86_400)  # 0: per-user answers are not cached
+    cache_max_entries: int = Field(default=10_000, ge=1)  # the in-process cache's size (no Redis)
 
     # --- agent (the rest of its options live in its TOML file, FLOYO_AGENT_CONFIG)
     agent_config: Path = Field(default_factory=lambda: Path.home() / ".config" / "floyo" / "agent.toml")

@@ -65,7 +65,7 @@ async def _unexpected(_: Request, exc: Exception) -> OrjsonResponse:
     return _error(500, "internal_error", "an unexpected error occurred; it has been logged with the request id")
 
 
-def _with_event_schemas(app: FastAPI) -> None:
+def with_event_schemas(app: FastAPI) -> None:
     """Publish the telemetry body's schema, which the route reads by hand for per-event answers."""
     base_openapi = app.openapi
 
@@ -85,26 +85,18 @@ def _with_event_schemas(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API; the engine is created at startup and disposed of at shutdown."""
-    settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The engine, created at startup and disposed of at shutdown (serving's lifespan wraps this one)."""
+    app.state.engine = get_engine()
+    log.info("floyo api ready", extra={"version": floyo.__version__})
+    yield
+    reset_engine()
+    log.info("floyo api stopped")
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = get_engine()
-        log.info("floyo api ready", extra={"version": floyo.__version__})
-        yield
-        reset_engine()
-        log.info("floyo api stopped")
 
-    app = FastAPI(
-        title="Floyo",
-        version=floyo.__version__,
-        description="Telemetry ingest and event access for Floyo.",
-        lifespan=lifespan,
-        default_response_class=OrjsonResponse,
-    )
+def configure_app(app: FastAPI, settings: Settings) -> None:
+    """What every Floyo app has: its settings, the rate limiter, the request middleware and the error mapping."""
     app.state.settings = settings
     app.state.limiter = TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.add_middleware(RequestContextMiddleware)
@@ -114,7 +106,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_down)
     app.add_exception_handler(psycopg.OperationalError, _database_down)
     app.add_exception_handler(Exception, _unexpected)
-    for module in (telemetry, events, health):
-        app.include_router(module.router)
-    _with_event_schemas(app)
+
+
+ROUTERS = (telemetry.router, events.router, health.router)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ingest API alone (``floyo serve`` serves ``serving.app``, which mounts these routes too)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = FastAPI(
+        title="Floyo",
+        version=floyo.__version__,
+        description="Telemetry ingest and event access for Floyo.",
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+    )
+    configure_app(app, settings)
+    for router in ROUTERS:
+        app.include_router(router)
+    with_event_schemas(app)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
@@ -36,11 +36,16 @@ def readiness_checks(engine: Engine) -> dict[str, str]:
 
 
 @router.get("/health/readiness")
-async def readiness(engine: EngineDep) -> OrjsonResponse:
+async def readiness(request: Request, engine: EngineDep) -> OrjsonResponse:
     """Readiness: 200 when the database is reachable and migrated to head, else 503 with the failing check."""
     checks = await run_in_threadpool(readiness_checks, engine)
     ready = all(v == "ok" for v in checks.values()) and "migrations" in checks
-    return OrjsonResponse({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
+    body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+    # an app composed on top (serving) adds what it has loaded, e.g. the model versions it serves
+    extra = getattr(request.app.state, "readiness_extra", None)
+    if extra is not None:
+        body.update(extra())
+    return OrjsonResponse(body, 200 if ready else 503)
 
 
 @router.get("/metrics", include_in_schema=False)
