@@ -19,7 +19,7 @@ def run_server(*, host: str | None = None, port: int | None = None, workers: int
     # resolve once here so the embedded server is up (and migrated) before workers fork
     migrate.upgrade(resolve_database_url(settings))
     uvicorn.run(
-        "ingest.app:create_app",
+        "serving.app:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,

@@ -1,0 +1,91 @@
+"""A user's suggestions answer: read from what the refresh wrote, ranked, cached, and where feedback lands."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from serving import store
+from serving.cache import AnswerCache, cache_key
+from serving.champions import LoadedRanker
+
+log = logging.getLogger(__name__)
+
+TRANSPARENT = {"name": "transparent", "version": None}
+NO_STATE_MESSAGE = "no suggestions yet: they are made from your activity by the pipeline job (floyo job run)"
+
+
+def _rank(
+    conn: psycopg.Connection[Any], user_id: int, suggestions: list[dict[str, Any]], ranker: LoadedRanker | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Best first: the ranker's order once the user has answered before, else the transparent score's."""
+    if ranker is None or len(suggestions) < 2:
+        return suggestions, TRANSPARENT
+    history = store.feedback_history(conn, user_id)
+    if not history:  # before any feedback the transparent score is the ranking (docs/models.md)
+        return suggestions, TRANSPARENT
+    try:
+        scores = ranker.model.rank(suggestions, history)
+        if len(scores) != len(suggestions):
+            raise ValueError(f"{len(scores)} scores for {len(suggestions)} suggestions")
+    except Exception:  # a broken ranker costs its ordering, never the answer
+        log.exception("ranker %s v%s failed; answering with the transparent score", ranker.name, ranker.version)
+        return suggestions, TRANSPARENT
+    order = sorted(range(len(suggestions)), key=lambda i: (-float(scores[i]), -suggestions[i]["score"], i))
+    return [suggestions[i] for i in order], {"name": ranker.name, "version": ranker.version}
+
+
+def compute_answer(
+    conn: psycopg.Connection[Any], user_id: int, state: store.SuggestionState | None, ranker: LoadedRanker | None
+) -> tuple[dict[str, Any], datetime | None]:
+    """Every suggestion the user may see now, ranked, and until when that stays true (a snooze ending)."""
+    suggestions, next_return = store.eligible_suggestions(conn, user_id)
+    ranked, used = _rank(conn, user_id, suggestions, ranker)
+    answer: dict[str, Any] = {
+        "suggestions": ranked,
+        "model_version": state.model_version if state else None,
+        "ranker": used,
+    }
+    if not ranked:
+        answer["activity"] = state.activity if state and state.activity else {"message": NO_STATE_MESSAGE}
+    return answer, next_return
+
+
+def suggestions_answer(
+    conn: psycopg.Connection[Any],
+    user_id: int,
+    *,
+    cache: AnswerCache,
+    ranker: LoadedRanker | None,
+    ttl: float,
+) -> dict[str, Any]:
+    """The full ranked answer, from the cache when this state and ranker already produced it."""
+    state = store.read_state(conn, user_id)
+    # no state row: nothing would change the key on the first refresh's feedback, so nothing is cached
+    key = None if state is None else cache_key(user_id, state.version, ranker.version if ranker else None)
+    if key is not None:
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    answer, next_return = compute_answer(conn, user_id, state, ranker)
+    if key is not None:
+        if next_return is not None:
+            ttl = min(ttl, (next_return - datetime.now(UTC)).total_seconds())
+        cache.set(key, answer, ttl)
+    return answer
+
+
+def limited(answer: dict[str, Any], limit: int) -> dict[str, Any]:
+    """The answer with its first ``limit`` suggestions."""
+    return {**answer, "suggestions": answer["suggestions"][:limit]}
+
+
+def position_of(answer: dict[str, Any], suggestion_id: str) -> tuple[int | None, dict[str, Any] | None]:
+    """Where a suggestion stands in the answer (0 first) and how it is shown there; (None, None) when absent."""
+    for i, suggestion in enumerate(answer["suggestions"]):
+        if suggestion["id"] == suggestion_id:
+            return i, suggestion
+    return None, None

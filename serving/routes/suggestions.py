@@ -1,0 +1,99 @@
+"""GET /api/v1/suggestions and POST /api/v1/suggestions/{id}/feedback."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from floyo.errors import Conflict
+from ingest.deps import ScopedConn, SettingsDep, protected_router
+from ingest.responses import OrjsonResponse
+from serving import store
+from serving.answers import limited, position_of, suggestions_answer
+from serving.deps import CacheDep, ChampionsDep, ScopedUser
+from serving.workflow_model import validate_definition
+
+router = protected_router(tags=["suggestions"])
+DEFAULT_SNOOZE_DAYS = 7
+
+
+class Feedback(BaseModel):
+    """An answer to a suggestion: accept (creates its workflow), dismiss, or snooze for ``days`` (default 7)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["accept", "dismiss", "snooze"]
+    reason: str | None = Field(default=None, max_length=2000)
+    days: int | None = Field(default=None, ge=1, le=365)
+
+    @model_validator(mode="after")
+    def _days_for_snooze(self) -> Feedback:
+        if self.days is not None and self.action != "snooze":
+            raise ValueError("days applies to snooze only")
+        return self
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such suggestion (or another user's)"},
+    409: {"description": "the suggestion was accepted already"},
+    422: {"description": "unknown action, days outside 1-365, reason over 2,000 characters"},
+}
+
+
+@router.get("/api/v1/suggestions")
+def get_suggestions(
+    scope: ScopedConn,
+    user_id: ScopedUser,
+    settings: SettingsDep,
+    champions: ChampionsDep,
+    cache: CacheDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> OrjsonResponse:
+    """The user's suggestions, best first: ``{"suggestions", "model_version", "ranker"}`` (plus ``activity`` when
+    there is too little activity to suggest anything)."""
+    answer = suggestions_answer(
+        scope.conn, user_id, cache=cache, ranker=champions.ranker, ttl=settings.cache_ttl_seconds
+    )
+    return OrjsonResponse(limited(answer, limit))
+
+
+def _suggested_workflow(scope: ScopedConn, user_id: int, suggestion_id: str) -> dict[str, Any]:
+    try:
+        return validate_definition(store.suggestion_workflow(scope.conn, user_id, suggestion_id))
+    except ValidationError as exc:  # the refresh wrote a workflow the model refuses: say so, create nothing
+        first = exc.errors()[0]
+        raise Conflict(
+            "invalid_suggested_workflow",
+            f"the suggestion's workflow is invalid ({'.'.join(map(str, first['loc']))}: {first['msg']})",
+        ) from None
+
+
+@router.post("/api/v1/suggestions/{suggestion_id}/feedback", responses=_ERRORS)
+def post_feedback(
+    scope: ScopedConn,
+    user_id: ScopedUser,
+    settings: SettingsDep,
+    champions: ChampionsDep,
+    cache: CacheDep,
+    feedback: Feedback,
+    suggestion_id: Annotated[str, Path(min_length=1, max_length=100)],
+) -> OrjsonResponse:
+    """Accept (the workflow is created and returned), dismiss or snooze a suggestion; recorded with what was shown
+    and where, so the ranker learns from it."""
+    answer = suggestions_answer(
+        scope.conn, user_id, cache=cache, ranker=champions.ranker, ttl=settings.cache_ttl_seconds
+    )
+    position, shown = position_of(answer, suggestion_id)
+    workflow = _suggested_workflow(scope, user_id, suggestion_id) if feedback.action == "accept" else None
+    days = feedback.days or DEFAULT_SNOOZE_DAYS
+    created = store.record_feedback(
+        scope.conn, user_id, suggestion_id, action=feedback.action, reason=feedback.reason, days=days,
+        position=position, shown=shown, workflow=workflow,
+    )  # fmt: skip
+    scope.commit()  # the answer is never ahead of the database
+    body: dict[str, Any] = {"suggestion_id": suggestion_id, "action": feedback.action, "workflow": created}
+    if feedback.action == "snooze":
+        body["days"] = days
+    return OrjsonResponse(body)

@@ -1,0 +1,99 @@
+"""Workflows: list, create, read, change (JSON merge patch), delete (soft), and every version of one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Body, Path, Response
+from pydantic import ValidationError
+
+from floyo.errors import InvalidInput
+from ingest.deps import ScopedConn, protected_router
+from ingest.responses import OrjsonResponse
+from serving import store
+from serving.deps import ScopedUser
+from serving.workflow_model import WorkflowDefinition, validate_definition
+
+router = protected_router(tags=["workflows"])
+
+WorkflowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the workflow's id")]
+_DEFINITION_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": WorkflowDefinition.model_json_schema()}},
+    }
+}
+
+
+def validated(data: Any) -> dict[str, Any]:
+    """The definition as stored, or a 422 naming every field that is wrong and why."""
+    try:
+        return validate_definition(data)
+    except ValidationError as exc:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"].removeprefix("Value error, ")} for e in exc.errors()]
+        where = ".".join(map(str, details[0]["loc"])) or "definition"
+        raise InvalidInput(
+            "invalid_workflow", f"the workflow is invalid: {where}: {details[0]['msg']}", details
+        ) from None
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge key by key, ``null`` removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+@router.get("/api/v1/workflows")
+def list_workflows(scope: ScopedConn, user_id: ScopedUser) -> OrjsonResponse:
+    """The caller's workflows (deleted ones are gone), oldest first."""
+    return OrjsonResponse({"workflows": store.list_workflows(scope.conn, user_id)})
+
+
+@router.post("/api/v1/workflows", status_code=201, openapi_extra=_DEFINITION_SCHEMA)
+def create_workflow(
+    scope: ScopedConn, user_id: ScopedUser, definition: Annotated[dict[str, Any], Body()]
+) -> OrjsonResponse:
+    """Create a workflow from a definition (version 1); 422 says what is wrong with it."""
+    created = store.create_workflow(scope.conn, user_id, validated(definition))
+    scope.commit()
+    return OrjsonResponse(created, status_code=201)
+
+
+@router.get("/api/v1/workflows/{workflow_id}")
+def get_workflow(scope: ScopedConn, user_id: ScopedUser, workflow_id: WorkflowId) -> OrjsonResponse:
+    """One workflow at its current version."""
+    return OrjsonResponse(store.get_workflow(scope.conn, user_id, workflow_id))
+
+
+@router.patch("/api/v1/workflows/{workflow_id}")
+def patch_workflow(
+    scope: ScopedConn, user_id: ScopedUser, workflow_id: WorkflowId, patch: Annotated[dict[str, Any], Body()]
+) -> OrjsonResponse:
+    """Change a workflow with a JSON merge patch of its definition (e.g. ``{"enabled": false}``): a new version."""
+    current = store.get_workflow(scope.conn, user_id, workflow_id, for_update=True)
+    updated = store.update_workflow(
+        scope.conn, user_id, workflow_id, validated(merge_patch(current["definition"], patch))
+    )
+    scope.commit()
+    return OrjsonResponse(updated)
+
+
+@router.delete("/api/v1/workflows/{workflow_id}", status_code=204)
+def delete_workflow(scope: ScopedConn, user_id: ScopedUser, workflow_id: WorkflowId) -> Response:
+    """Delete a workflow: it is gone from the API (404 after), its history is kept."""
+    store.delete_workflow(scope.conn, user_id, workflow_id)
+    scope.commit()
+    return Response(status_code=204)
+
+
+@router.get("/api/v1/workflows/{workflow_id}/versions")
+def workflow_versions(scope: ScopedConn, user_id: ScopedUser, workflow_id: WorkflowId) -> OrjsonResponse:
+    """Every version of a workflow, oldest first: what changed and the definition at that version."""
+    return OrjsonResponse({"versions": store.workflow_versions(scope.conn, user_id, workflow_id)})
