@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,13 +20,15 @@ def _ids(client: TestClient, device: Device, **params: object) -> list[str]:
     return [s["id"] for s in response.json()["suggestions"]]
 
 
-def _feedback(client: TestClient, device: Device, sid: str, params: dict | None = None, **body: object) -> dict:
+def _feedback(
+    client: TestClient, device: Device, sid: str, params: dict[str, str] | None = None, **body: object
+) -> Any:
     response = client.post(f"/api/v1/suggestions/{sid}/feedback", headers=device.headers, json=body, params=params)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def _feedback_rows(engine: Engine, sid: str) -> list[dict]:
+def _feedback_rows(engine: Engine, sid: str) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT * FROM suggestion_feedback WHERE suggestion_id = :s ORDER BY id"), {"s": sid})
         return [dict(r._mapping) for r in rows]
@@ -248,7 +251,7 @@ def test_a_snooze_ending_is_not_hidden_by_the_cache(
     ],
 )
 def test_bad_feedback_is_422_and_changes_nothing(
-    api: TestClient, device: Device, suggest: SuggestionFactory, engine: Engine, body: dict
+    api: TestClient, device: Device, suggest: SuggestionFactory, engine: Engine, body: dict[str, Any]
 ):
     sid = suggest(device.user_id)
     response = api.post(f"/api/v1/suggestions/{sid}/feedback", headers=device.headers, json=body)

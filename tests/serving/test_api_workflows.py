@@ -12,7 +12,7 @@ from tests.serving.api_helpers import SuggestionFactory, workflow
 from tests.utils.factories import Device, make_device
 
 
-def _create(client: TestClient, device: Device, definition: dict[str, Any] | None = None) -> dict[str, Any]:
+def _create(client: TestClient, device: Device, definition: dict[str, Any] | None = None) -> Any:
     response = client.post("/api/v1/workflows", headers=device.headers, json=definition or workflow())
     assert response.status_code == 201, response.text
     return response.json()
@@ -43,7 +43,9 @@ def test_create_read_list(api: TestClient, device: Device):
         ({"actions": []}, "actions"),
     ],
 )
-def test_invalid_definitions_are_422_naming_the_field(api: TestClient, device: Device, change: dict, where: str):
+def test_invalid_definitions_are_422_naming_the_field(
+    api: TestClient, device: Device, change: dict[str, Any], where: str
+):
     response = api.post("/api/v1/workflows", headers=device.headers, json=workflow(**change))
     assert response.status_code == 422, response.text
     error = response.json()["error"]
