@@ -217,8 +217,11 @@ def _register_parts() -> None:
     from ingest.cli import register as register_ingest
     from jobs.cli import register as register_jobs
     from models.cli import register as register_models
+    from serving.cli import register as register_serving
 
-    for register in (register_agent, register_ingest, register_features, register_models, register_jobs):
+    for register in (
+        register_agent, register_ingest, register_features, register_models, register_jobs, register_serving,
+    ):  # fmt: skip
         register(app)
 
 

@@ -7,10 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from pydantic import ValidationError
 
+from floyo.errors import Conflict
 from serving import store
 from serving.cache import AnswerCache, cache_key
 from serving.champions import LoadedRanker
+from serving.workflow_model import validate_definition
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +92,34 @@ def position_of(answer: dict[str, Any], suggestion_id: str) -> tuple[int | None,
         if suggestion["id"] == suggestion_id:
             return i, suggestion
     return None, None
+
+
+def _suggested_workflow(conn: psycopg.Connection[Any], user_id: int, suggestion_id: str) -> dict[str, Any]:
+    try:
+        return validate_definition(store.suggestion_workflow(conn, user_id, suggestion_id))
+    except ValidationError as exc:  # the refresh wrote a workflow the model refuses: say so, create nothing
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "definition"
+        raise Conflict(
+            "invalid_suggested_workflow", f"the suggestion's workflow is invalid ({where}: {first['msg']})"
+        ) from None
+
+
+def give_feedback(
+    conn: psycopg.Connection[Any],
+    user_id: int,
+    suggestion_id: str,
+    *,
+    action: store.Action,
+    reason: str | None,
+    days: int,
+    answer: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Record an answer to a suggestion the user was shown in ``answer`` (its position and form are kept with it);
+    accept creates the workflow and returns it."""
+    position, shown = position_of(answer, suggestion_id)
+    workflow = _suggested_workflow(conn, user_id, suggestion_id) if action == "accept" else None
+    return store.record_feedback(
+        conn, user_id, suggestion_id, action=action, reason=reason, days=days, position=position, shown=shown,
+        workflow=workflow,
+    )  # fmt: skip

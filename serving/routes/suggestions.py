@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from floyo.errors import Conflict
 from ingest.deps import ScopedConn, SettingsDep, protected_router
 from ingest.responses import OrjsonResponse
-from serving import store
-from serving.answers import limited, position_of, suggestions_answer
+from serving.answers import give_feedback, limited, suggestions_answer
 from serving.deps import CacheDep, ChampionsDep, ScopedUser
-from serving.workflow_model import validate_definition
 
 router = protected_router(tags=["suggestions"])
 DEFAULT_SNOOZE_DAYS = 7
@@ -59,17 +56,6 @@ def get_suggestions(
     return OrjsonResponse(limited(answer, limit))
 
 
-def _suggested_workflow(scope: ScopedConn, user_id: int, suggestion_id: str) -> dict[str, Any]:
-    try:
-        return validate_definition(store.suggestion_workflow(scope.conn, user_id, suggestion_id))
-    except ValidationError as exc:  # the refresh wrote a workflow the model refuses: say so, create nothing
-        first = exc.errors()[0]
-        raise Conflict(
-            "invalid_suggested_workflow",
-            f"the suggestion's workflow is invalid ({'.'.join(map(str, first['loc']))}: {first['msg']})",
-        ) from None
-
-
 @router.post("/api/v1/suggestions/{suggestion_id}/feedback", responses=_ERRORS)
 def post_feedback(
     scope: ScopedConn,
@@ -85,13 +71,10 @@ def post_feedback(
     answer = suggestions_answer(
         scope.conn, user_id, cache=cache, ranker=champions.ranker, ttl=settings.cache_ttl_seconds
     )
-    position, shown = position_of(answer, suggestion_id)
-    workflow = _suggested_workflow(scope, user_id, suggestion_id) if feedback.action == "accept" else None
     days = feedback.days or DEFAULT_SNOOZE_DAYS
-    created = store.record_feedback(
-        scope.conn, user_id, suggestion_id, action=feedback.action, reason=feedback.reason, days=days,
-        position=position, shown=shown, workflow=workflow,
-    )  # fmt: skip
+    created = give_feedback(
+        scope.conn, user_id, suggestion_id, action=feedback.action, reason=feedback.reason, days=days, answer=answer
+    )
     scope.commit()  # the answer is never ahead of the database
     body: dict[str, Any] = {"suggestion_id": suggestion_id, "action": feedback.action, "workflow": created}
     if feedback.action == "snooze":

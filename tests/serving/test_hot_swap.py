@@ -40,6 +40,7 @@ def _answer(client: TestClient | httpx.Client, device: Device) -> Any:
     return response.json()
 
 
+@pytest.mark.slow  # MLflow's store and a logged model: seconds
 def test_the_champion_ranks_once_the_user_has_answered(
     mlflow_store: str, settings: Settings, device: Device, suggest: SuggestionFactory, engine: Engine
 ):
@@ -61,6 +62,7 @@ def test_the_champion_ranks_once_the_user_has_answered(
         assert api.get("/health/readiness").json()["models"]["floyo-ranker"] == "1"
 
 
+@pytest.mark.slow
 def test_a_ranker_that_fails_costs_its_order_not_the_answer(
     mlflow_store: str, settings: Settings, device: Device, suggest: SuggestionFactory, engine: Engine
 ):
