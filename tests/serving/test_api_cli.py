@@ -90,9 +90,8 @@ def test_snooze_and_dismiss(device: Device, suggest: SuggestionFactory, engine: 
     )
     assert invoke("suggestions", "feedback", b, "dismiss", "--user", device.user).exit_code == 0
     with engine.connect() as conn:
-        states = dict(
-            conn.execute(text("SELECT id, state FROM suggestions WHERE id IN (:a, :b)"), {"a": a, "b": b}).all()
-        )
+        rows = conn.execute(text("SELECT id, state FROM suggestions WHERE id IN (:a, :b)"), {"a": a, "b": b})
+        states = {r.id: r.state for r in rows}
     assert states == {a: "snoozed", b: "dismissed"}
 
 
