@@ -326,3 +326,48 @@ def test_readiness_reports_the_model_versions(api: TestClient):
     assert body["status"] == "ready"
     assert body["models"]["floyo-ranker"] is None
     assert body["models"]["ranking"] == "transparent"
+
+
+def test_two_concurrent_accepts_make_one_workflow_and_one_409(
+    device: Device, suggest: SuggestionFactory, engine: Engine
+):
+    """The suggestion row is locked: the second accept waits for the first, then sees it accepted."""
+    import threading
+    import time
+
+    from floyo.db.scoping import scoped_connection
+    from floyo.errors import Conflict
+    from serving.answers import give_feedback
+
+    sid = suggest(device.user_id)
+    answer: dict[str, Any] = {"suggestions": []}
+    second: list[BaseException | None] = []
+
+    def accept_again() -> None:
+        try:
+            with scoped_connection(engine, device.user_id) as other:
+                give_feedback(other.conn, device.user_id, sid, action="accept", reason=None, days=7, answer=answer)
+            second.append(None)
+        except BaseException as exc:
+            second.append(exc)
+
+    with scoped_connection(engine, device.user_id) as first:
+        give_feedback(first.conn, device.user_id, sid, action="accept", reason=None, days=7, answer=answer)
+        thread = threading.Thread(target=accept_again)
+        thread.start()
+        deadline = time.monotonic() + 10
+        with engine.connect() as watcher:  # wait until the second really waits on the row lock
+            while not watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar():
+                assert time.monotonic() < deadline, "the second accept never waited for the first"
+                time.sleep(0.02)
+    thread.join(10)
+    assert len(second) == 1
+    assert isinstance(second[0], Conflict)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM workflows WHERE user_id = :u"), {"u": device.user_id}).scalar() == 1
+        )
