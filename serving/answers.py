@@ -63,7 +63,6 @@ def suggestions_answer(
     *,
     cache: AnswerCache,
     ranker: LoadedRanker | None,
-    ttl: float,
 ) -> dict[str, Any]:
     """The full ranked answer, from the cache when this state and ranker already produced it."""
     state = store.read_state(conn, user_id)
@@ -75,6 +74,7 @@ def suggestions_answer(
             return cached
     answer, next_return = compute_answer(conn, user_id, state, ranker)
     if key is not None:
+        ttl = cache.ttl
         if next_return is not None:
             ttl = min(ttl, (next_return - datetime.now(UTC)).total_seconds())
         cache.set(key, answer, ttl)

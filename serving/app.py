@@ -66,4 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (*ingest_app.ROUTERS, *ROUTERS):
         app.include_router(router)
     ingest_app.with_event_schemas(app)
+    workflows.with_workflow_schema(app)
     return app

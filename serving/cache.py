@@ -28,9 +28,11 @@ def cache_key(user_id: int, state_version: int, ranker_version: str | None) -> s
 
 
 class AnswerCache(Protocol):
-    """Where answers are kept: ``get`` a key's value or None, ``set`` it for ``ttl`` seconds."""
+    """Where answers are kept: ``get`` a key's value or None, ``set`` it for ``ttl`` seconds (at most ``ttl``, the
+    configured lifetime of an answer)."""
 
     name: str
+    ttl: float
 
     def get(self, key: str) -> dict[str, Any] | None: ...
 
@@ -43,6 +45,7 @@ class NoCache:
     """Caching off (``FLOYO_CACHE_TTL_SECONDS=0``)."""
 
     name = "off"
+    ttl = 0.0
 
     def get(self, key: str) -> dict[str, Any] | None:
         return None
@@ -59,8 +62,9 @@ class MemoryCache:
 
     name = "memory"
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, ttl: float = 300.0) -> None:
         self.max_entries = max_entries
+        self.ttl = ttl
         self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -97,9 +101,10 @@ class RedisCache:
 
     name = "redis"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, ttl: float = 300.0) -> None:
         import redis
 
+        self.ttl = ttl
         # short timeouts: a slow Redis costs a miss, not the request
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._warned = False
@@ -139,5 +144,5 @@ def make_cache(settings: Settings) -> AnswerCache:
     if settings.cache_ttl_seconds <= 0:
         return NoCache()
     if settings.redis_url:
-        return RedisCache(settings.redis_url)
-    return MemoryCache(settings.cache_max_entries)
+        return RedisCache(settings.redis_url, settings.cache_ttl_seconds)
+    return MemoryCache(settings.cache_max_entries, settings.cache_ttl_seconds)

@@ -66,7 +66,7 @@ def _answer(scoped: ScopedConnection, user_id: int) -> dict[str, Any]:
     from serving.answers import suggestions_answer
     from serving.cache import NoCache
 
-    return suggestions_answer(scoped.conn, user_id, cache=NoCache(), ranker=None, ttl=0)
+    return suggestions_answer(scoped.conn, user_id, cache=NoCache(), ranker=None)
 
 
 def _describe(i: int, s: dict[str, Any]) -> str:

@@ -10,21 +10,21 @@ from ingest.deps import ScopedConn
 from serving.cache import AnswerCache
 from serving.champions import Champions
 
+UserQuery = Annotated[str | None, Query(max_length=200, description="admins only: another user's name")]
 
-def get_scoped_user(
-    scope: ScopedConn,
-    user: Annotated[str | None, Query(max_length=200, description="admins only: another user's name")] = None,
-) -> int:
+
+def get_scoped_user(scope: ScopedConn, user: UserQuery = None) -> int:
     """The id of the user the request acts for: the caller, or the user an admin names."""
     return scope.act_for(user)
 
 
-def get_champions(request: Request) -> Champions:
+# async: read off app.state inline, not on a worker thread (a thread hop per dependency costs the hot path)
+async def get_champions(request: Request) -> Champions:
     champions: Champions = request.app.state.champions
     return champions
 
 
-def get_cache(request: Request) -> AnswerCache:
+async def get_cache(request: Request) -> AnswerCache:
     cache: AnswerCache = request.app.state.cache
     return cache
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -371,3 +372,22 @@ def test_two_concurrent_accepts_make_one_workflow_and_one_409(
         assert (
             conn.execute(text("SELECT count(*) FROM workflows WHERE user_id = :u"), {"u": device.user_id}).scalar() == 1
         )
+
+
+def test_openapi_documents_every_route_of_the_composed_app(api: TestClient):
+    spec = api.get("/openapi.json")
+    assert spec.status_code == 200
+    paths = spec.json()["paths"]
+    for path in (
+        "/api/v1/telemetry", "/api/v1/events", "/api/v1/me", "/api/v1/suggestions",
+        "/api/v1/suggestions/{suggestion_id}/feedback", "/api/v1/workflows", "/api/v1/workflows/{workflow_id}",
+        "/api/v1/workflows/{workflow_id}/versions", "/api/v1/catalog", "/health/readiness",
+    ):  # fmt: skip
+        assert path in paths, path
+    create = paths["/api/v1/workflows"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    components = spec.json()["components"]["schemas"]
+    assert create == {"$ref": "#/components/schemas/WorkflowDefinition"}
+    assert "triggers" in components["WorkflowDefinition"]["properties"]
+    refs = re.findall(r'"\$ref":\s*"#/components/schemas/([^"]+)"', spec.text)
+    assert set(refs) <= set(components), "every $ref resolves"
+    assert "FileTrigger" in refs
