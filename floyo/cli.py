@@ -28,7 +28,9 @@ def serve(
 ) -> None:
     """Run the API (embedded PostgreSQL unless FLOYO_DATABASE_URL is set); migrates to head first."""
     from floyo.server import run_server
+    from serving.catalog import load_catalog
 
+    load_catalog()  # a broken catalog stops here, in one line, before any worker starts (each loads it again)
     run_server(host=host, port=port, workers=workers)
 
 
