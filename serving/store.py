@@ -227,8 +227,10 @@ def get_workflow(
 def update_workflow(
     conn: psycopg.Connection[Any], user_id: int, workflow_id: int, definition: dict[str, Any]
 ) -> dict[str, Any]:
-    """Replace the definition (validated by the caller): the next version."""
+    """Replace the definition (validated by the caller): the next version; the same definition changes nothing."""
     current = get_workflow(conn, user_id, workflow_id, for_update=True)
+    if current["definition"] == definition:
+        return current
     version = current["version"] + 1
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(

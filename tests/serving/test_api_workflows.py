@@ -75,6 +75,8 @@ def test_every_change_is_a_new_version_and_delete_keeps_the_history(api: TestCli
     assert renamed["name"] == "LaTeX"
     assert renamed["definition"]["enabled"] is False  # earlier changes kept
     assert renamed["definition"]["conditions"][0]["before"] == "23:59"
+    same = api.patch(f"/api/v1/workflows/{wid}", headers=device.headers, json={"enabled": False})
+    assert same.json() == renamed  # nothing changed: no new version
     bad = api.patch(f"/api/v1/workflows/{wid}", headers=device.headers, json={"triggers": None})
     assert bad.status_code == 422
     assert api.get(f"/api/v1/workflows/{wid}", headers=device.headers).json()["version"] == 3
