@@ -33,10 +33,11 @@ class BrokenRanker(ScoreRanker):
 
 def register(model: ScoreRanker, *, champion: bool) -> str:
     """Log ``model`` as a new ``floyo-ranker`` version in the configured store; returns its version."""
-    from models.tracking import CHAMPION, client
+    from models.tracking import CHAMPION, client, experiment_id
 
     c = client()
-    with mlflow.start_run():
+    # in the experiment models.tracking makes: its artifacts go beside the store, never into ./mlruns
+    with mlflow.start_run(experiment_id=experiment_id("floyo-ranker")):
         info = mlflow.pyfunc.log_model(
             name="model", python_model=model, registered_model_name="floyo-ranker", pip_requirements=["mlflow"]
         )

@@ -24,8 +24,10 @@ from tests.utils.server import running_server
 @pytest.fixture
 def mlflow_store(env: dict[str, str]) -> Iterator[str]:
     """The test's own MLflow store (``env`` points FLOYO_MLFLOW_URI at a temporary SQLite file)."""
+    had_mlruns = Path("mlruns").exists()
     yield env["FLOYO_MLFLOW_URI"]
     assert mlflow.active_run() is None
+    assert had_mlruns or not Path("mlruns").exists(), "artifacts went to ./mlruns instead of the test's store"
 
 
 def _app(settings: Settings) -> TestClient:
@@ -109,7 +111,8 @@ def test_hot_swap_under_concurrent_requests_fails_none(
     stop = threading.Event()
 
     def client_loop(url: str) -> None:
-        with httpx.Client(base_url=url, timeout=10) as http:
+        # a slow answer on a loaded machine is not a failed one: only errors and non-200s count
+        with httpx.Client(base_url=url, timeout=60) as http:
             while not stop.is_set():
                 try:
                     r = http.get("/api/v1/suggestions", headers=device.headers)
@@ -119,7 +122,8 @@ def test_hot_swap_under_concurrent_requests_fails_none(
                 except Exception as exc:  # a refused or broken connection is a failed request too
                     errors.append(repr(exc))
 
-    with running_server({**env, "FLOYO_MODEL_POLL_SECONDS": "0.2"}) as server:
+    # start-up imports MLflow and loads v1 before the server is ready: give a loaded machine time
+    with running_server({**env, "FLOYO_MODEL_POLL_SECONDS": "0.2"}, ready_timeout=90) as server:
         threads = [threading.Thread(target=client_loop, args=(server.url,)) for _ in range(6)]
         for t in threads:
             t.start()
@@ -133,7 +137,7 @@ def test_hot_swap_under_concurrent_requests_fails_none(
             stop.set()
             for t in threads:
                 t.join()
-        ready = httpx.get(f"{server.url}/health/readiness").json()
+        ready = httpx.get(f"{server.url}/health/readiness", timeout=60).json()
     assert errors == []
     assert {status for status, _, _ in results} == {200}
     assert {v for _, v, _ in results} == {"1", v2}

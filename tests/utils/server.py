@@ -54,7 +54,7 @@ class LiveServer:
 
 
 @contextmanager
-def running_server(env: dict[str, str], *, workers: int = 1) -> Iterator[LiveServer]:
+def running_server(env: dict[str, str], *, workers: int = 1, ready_timeout: float = 30.0) -> Iterator[LiveServer]:
     """Run `floyo serve` with ``env`` on a free port; stops it with SIGTERM (then waits for it) on exit."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="floyo-server-") as tmp:
@@ -69,7 +69,7 @@ def running_server(env: dict[str, str], *, workers: int = 1) -> Iterator[LiveSer
             )
         server = LiveServer(f"http://127.0.0.1:{port}", proc, log)
         try:
-            wait_until_ready(server.url, proc, log=log)
+            wait_until_ready(server.url, proc, timeout=ready_timeout, log=log)
             yield server
         finally:
             stop(proc)
