@@ -10,7 +10,10 @@ from ingest.deps import ScopedConn
 from serving.cache import AnswerCache
 from serving.champions import Champions
 
-UserQuery = Annotated[str | None, Query(max_length=200, description="admins only: another user's name")]
+UserQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$", description="admins only: another user's name"),
+]
 
 
 def get_scoped_user(scope: ScopedConn, user: UserQuery = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ingest.deps import ScopedConn, protected_router
 from ingest.responses import OrjsonResponse
@@ -24,6 +24,13 @@ class Feedback(BaseModel):
     action: Literal["accept", "dismiss", "snooze"]
     reason: str | None = Field(default=None, max_length=2000)
     days: int | None = Field(default=None, ge=1, le=365)
+
+    @field_validator("reason")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:  # PostgreSQL text cannot hold it
+            raise ValueError("reason contains a NUL character")
+        return value
 
     @model_validator(mode="after")
     def _days_for_snooze(self) -> Feedback:
@@ -62,7 +69,7 @@ def post_feedback(
     champions: ChampionsDep,
     cache: CacheDep,
     feedback: Feedback,
-    suggestion_id: Annotated[str, Path(min_length=1, max_length=100)],
+    suggestion_id: Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")],
 ) -> OrjsonResponse:
     """Accept (the workflow is created and returned), dismiss or snooze a suggestion; recorded with what was shown
     and where, so the ranker learns from it."""

@@ -38,8 +38,24 @@ def with_workflow_schema(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _nul_at(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """Where a string holds a NUL character (PostgreSQL's jsonb cannot store one), or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _nul_at(key, (*path, key)) or _nul_at(item, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
 def validated(data: Any) -> dict[str, Any]:
     """The definition as stored, or a 422 naming every field that is wrong and why."""
+    nul = _nul_at(data)
+    if nul is not None:
+        loc = ".".join(map(str, nul)).replace("\x00", "\\0")
+        raise InvalidInput("invalid_workflow", f"the workflow is invalid: {loc}: contains a NUL character")
     try:
         return validate_definition(data)
     except ValidationError as exc:

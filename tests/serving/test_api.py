@@ -391,3 +391,26 @@ def test_openapi_documents_every_route_of_the_composed_app(api: TestClient):
     refs = re.findall(r'"\$ref":\s*"#/components/schemas/([^"]+)"', spec.text)
     assert set(refs) <= set(components), "every $ref resolves"
     assert "FileTrigger" in refs
+
+
+def test_nul_characters_are_422_never_500(api: TestClient, device: Device, suggest: SuggestionFactory, engine: Engine):
+    """PostgreSQL cannot store NUL in text or jsonb: refused at the edge with a precise answer."""
+    from tests.serving.api_helpers import workflow
+
+    sid = suggest(device.user_id)
+    admin = make_device(engine, admin=True)
+    answers = [
+        api.post("/api/v1/suggestions/s_1%00/feedback", headers=device.headers, json={"action": "dismiss"}),
+        api.get("/api/v1/suggestions", headers=admin.headers, params={"user": "a\x00b"}),
+        api.post(
+            f"/api/v1/suggestions/{sid}/feedback", headers=device.headers, json={"action": "dismiss", "reason": "a\x00"}
+        ),
+        api.post(
+            "/api/v1/workflows", headers=device.headers, json=workflow(actions=[{"type": "notify", "message": "a\x00"}])
+        ),
+    ]
+    assert [r.status_code for r in answers] == [422, 422, 422, 422]
+    assert (
+        answers[3].json()["error"]["message"] == "the workflow is invalid: actions.0.message: contains a NUL character"
+    )
+    assert "NUL" in str(answers[2].json()["error"]["details"])
