@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi import Depends, Path, Query
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ingest.deps import ScopedConn, protected_router
 from ingest.responses import OrjsonResponse
 from serving.answers import give_feedback, limited, suggestions_answer
 from serving.deps import CacheDep, ChampionsDep, ScopedUser, UserQuery
+from serving.routes.body import json_object
 
 router = protected_router(tags=["suggestions"])
 DEFAULT_SNOOZE_DAYS = 7
@@ -62,24 +64,34 @@ def get_suggestions(
     return OrjsonResponse(limited(answer, limit))
 
 
-@router.post("/api/v1/suggestions/{suggestion_id}/feedback", responses=_ERRORS)
+@router.post(
+    "/api/v1/suggestions/{suggestion_id}/feedback",
+    responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": Feedback.model_json_schema()}}}
+    },
+)
 def post_feedback(
     scope: ScopedConn,
     user_id: ScopedUser,
     champions: ChampionsDep,
     cache: CacheDep,
-    feedback: Feedback,
+    body: Annotated[dict[str, Any], Depends(json_object())],
     suggestion_id: Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")],
 ) -> OrjsonResponse:
     """Accept (the workflow is created and returned), dismiss or snooze a suggestion; recorded with what was shown
     and where, so the ranker learns from it."""
+    try:
+        feedback = Feedback.model_validate(body)
+    except ValidationError as exc:  # the same 422 as any request parameter, with each field's problem
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
     answer = suggestions_answer(scope.conn, user_id, cache=cache, ranker=champions.ranker)
     days = feedback.days or DEFAULT_SNOOZE_DAYS
     created = give_feedback(
         scope.conn, user_id, suggestion_id, action=feedback.action, reason=feedback.reason, days=days, answer=answer
     )
     scope.commit()  # the answer is never ahead of the database
-    body: dict[str, Any] = {"suggestion_id": suggestion_id, "action": feedback.action, "workflow": created}
+    result: dict[str, Any] = {"suggestion_id": suggestion_id, "action": feedback.action, "workflow": created}
     if feedback.action == "snooze":
-        body["days"] = days
-    return OrjsonResponse(body)
+        result["days"] = days
+    return OrjsonResponse(result)

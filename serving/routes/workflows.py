@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, Path, Response
+from fastapi import Depends, FastAPI, Path, Response
 from pydantic import ValidationError
 
 from floyo.errors import InvalidInput
@@ -12,11 +12,18 @@ from ingest.deps import ScopedConn, protected_router
 from ingest.responses import OrjsonResponse
 from serving import store
 from serving.deps import ScopedUser
+from serving.routes.body import json_object
 from serving.workflow_model import WorkflowDefinition, validate_definition
 
 router = protected_router(tags=["workflows"])
 
+# read by hand within a size limit; validated by ``validated`` so a 422 names the field
+JsonObject = Annotated[dict[str, Any], Depends(json_object())]
 WorkflowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the workflow's id")]
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 def with_workflow_schema(app: FastAPI) -> None:
@@ -31,22 +38,30 @@ def with_workflow_schema(app: FastAPI) -> None:
             model = WorkflowDefinition.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(model.pop("$defs", {}))
             components["WorkflowDefinition"] = model
-            body = schema["paths"]["/api/v1/workflows"]["post"]["requestBody"]["content"]["application/json"]
-            body["schema"] = {"$ref": "#/components/schemas/WorkflowDefinition"}
+            paths = schema["paths"]
+            paths["/api/v1/workflows"]["post"]["requestBody"] = _body(
+                {"$ref": "#/components/schemas/WorkflowDefinition"}
+            )
+            paths["/api/v1/workflows/{workflow_id}"]["patch"]["requestBody"] = _body(
+                {"type": "object", "description": "a JSON merge patch (RFC 7386) of the definition"}
+            )
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _nul_at(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
-    """Where a string holds a NUL character (PostgreSQL's jsonb cannot store one), or None."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        found = _nul_at(key, (*path, key)) or _nul_at(item, (*path, key))
-        if found is not None:
-            return found
+def _nul_at(value: Any) -> tuple[str | int, ...] | None:
+    """Where a string (value or key) holds a NUL character, which PostgreSQL's jsonb cannot store; else None."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while stack:  # iterative: a deeply nested body must not exhaust the interpreter's stack
+        path, item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return path
+        pairs = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        for key, child in pairs:
+            if isinstance(key, str) and "\x00" in key:
+                return (*path, key)
+            stack.append(((*path, key), child))
     return None
 
 
@@ -86,9 +101,7 @@ def list_workflows(scope: ScopedConn, user_id: ScopedUser) -> OrjsonResponse:
 
 
 @router.post("/api/v1/workflows", status_code=201)
-def create_workflow(
-    scope: ScopedConn, user_id: ScopedUser, definition: Annotated[dict[str, Any], Body()]
-) -> OrjsonResponse:
+def create_workflow(scope: ScopedConn, user_id: ScopedUser, definition: JsonObject) -> OrjsonResponse:
     """Create a workflow from a definition (version 1); 422 says what is wrong with it."""
     created = store.create_workflow(scope.conn, user_id, validated(definition))
     scope.commit()
@@ -103,7 +116,7 @@ def get_workflow(scope: ScopedConn, user_id: ScopedUser, workflow_id: WorkflowId
 
 @router.patch("/api/v1/workflows/{workflow_id}")
 def patch_workflow(
-    scope: ScopedConn, user_id: ScopedUser, workflow_id: WorkflowId, patch: Annotated[dict[str, Any], Body()]
+    scope: ScopedConn, user_id: ScopedUser, workflow_id: WorkflowId, patch: JsonObject
 ) -> OrjsonResponse:
     """Change a workflow with a JSON merge patch of its definition (e.g. ``{"enabled": false}``): a new version."""
     current = store.get_workflow(scope.conn, user_id, workflow_id, for_update=True)

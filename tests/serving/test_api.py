@@ -262,13 +262,16 @@ def test_bad_feedback_is_422_and_changes_nothing(
     assert _ids(api, device) == [sid]
 
 
-def test_feedback_that_is_not_json_is_422(api: TestClient, device: Device, suggest: SuggestionFactory):
+def test_feedback_that_is_not_json_is_400(api: TestClient, device: Device, suggest: SuggestionFactory):
     sid = suggest(device.user_id)
     response = api.post(
         f"/api/v1/suggestions/{sid}/feedback", headers={**device.headers, "content-type": "application/json"},
         content=b"{not json",
     )  # fmt: skip
-    assert response.status_code == 422
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+    as_text = api.post(f"/api/v1/suggestions/{sid}/feedback", headers=device.headers, content=b"action=accept")
+    assert as_text.status_code == 415
 
 
 # --- other users

@@ -55,9 +55,20 @@ def test_invalid_definitions_are_422_naming_the_field(
     assert api.get("/api/v1/workflows", headers=device.headers).json()["workflows"] == []
 
 
-def test_a_body_that_is_not_an_object_is_422(api: TestClient, device: Device):
-    for body in ([1, 2], "x", None):
-        assert api.post("/api/v1/workflows", headers=device.headers, json=body).status_code == 422
+def test_a_body_that_is_not_an_object_is_422_and_bodies_are_bounded(api: TestClient, device: Device):
+    for body in ([1, 2], "x", 3):
+        response = api.post("/api/v1/workflows", headers=device.headers, json=body)
+        assert response.status_code == 422
+        assert response.json()["error"]["message"] == "the body must be a JSON object"
+    assert api.post("/api/v1/workflows", headers=device.headers).status_code == 415  # no body, no content type
+    nested = b"[" * 5000 + b"]" * 5000
+    deep = api.post("/api/v1/workflows", headers={**device.headers, "content-type": "application/json"}, content=nested)
+    assert deep.status_code == 400
+    assert deep.json()["error"]["code"] == "malformed_json"
+    huge = workflow(name="x" * 2_000_000)
+    too_big = api.patch("/api/v1/workflows/1", headers=device.headers, json=huge)
+    assert too_big.status_code == 413
+    assert too_big.json()["error"]["code"] == "body_too_large"
 
 
 def test_every_change_is_a_new_version_and_delete_keeps_the_history(api: TestClient, device: Device, engine: Engine):
