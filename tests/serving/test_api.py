@@ -359,14 +359,15 @@ def test_two_concurrent_accepts_make_one_workflow_and_one_409(
         give_feedback(first.conn, device.user_id, sid, action="accept", reason=None, days=7, answer=answer)
         thread = threading.Thread(target=accept_again)
         thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
         with engine.connect() as watcher:  # wait until the second really waits on the row lock
-            while not watcher.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-            ).scalar():
+            while not watcher.execute(waiting).scalar():
+                assert not second, f"the second accept did not wait: {second}"
                 assert time.monotonic() < deadline, "the second accept never waited for the first"
+                watcher.rollback()  # pg_stat_activity is one snapshot per transaction: take a fresh one
                 time.sleep(0.02)
     thread.join(10)
     assert len(second) == 1
@@ -417,3 +418,35 @@ def test_nul_characters_are_422_never_500(api: TestClient, device: Device, sugge
         answers[3].json()["error"]["message"] == "the workflow is invalid: actions.0.message: contains a NUL character"
     )
     assert "NUL" in str(answers[2].json()["error"]["details"])
+
+
+def test_the_trained_rankers_pyfunc_is_served_through_its_ranker(
+    api: TestClient, device: Device, suggest: SuggestionFactory, engine: Engine
+):
+    """The object champions.py serves from serving.ranker's pyfunc ranks the API's suggestions with the stored
+    history (feedback rows as serving.store reads them): the formats of both sides agree."""
+    import numpy as np
+
+    from serving import store
+    from serving.champions import _as_ranker
+    from serving.ranker import Ranker, RankerPyfunc
+    from serving.ranker_features import FEATURES
+
+    n = len(FEATURES)
+    pyfunc = RankerPyfunc()
+    pyfunc.ranker = Ranker(np.zeros(n), np.ones(n), np.linspace(-1, 1, n), 0.0)
+    ranker = _as_ranker(pyfunc)
+    assert ranker is pyfunc.ranker
+    sids = [suggest(device.user_id, score=s) for s in (0.9, 0.5)]
+    response = api.post(f"/api/v1/suggestions/{sids[0]}/feedback", headers=device.headers, json={"action": "dismiss"})
+    assert response.status_code == 200
+    from floyo.db.scoping import scoped_connection
+
+    with scoped_connection(engine, device.user_id) as scoped:
+        suggestions, _ = store.eligible_suggestions(scoped.conn, device.user_id)
+        history = store.feedback_history(scoped.conn, device.user_id)
+    assert [h["action"] for h in history] == ["dismiss"]
+    assert history[0]["shown"]["id"] == sids[0]
+    scores = ranker.rank(suggestions, history)
+    assert len(scores) == len(suggestions) == 1
+    assert all(0.0 < s < 1.0 for s in scores)
