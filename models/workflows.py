@@ -79,12 +79,16 @@ def _occurrences(ev: pl.DataFrame, limits: WorkflowLimits) -> pl.DataFrame:
     return first.select("user_id", "i", "a", "b", "delay_s", "ts", "j").collect()
 
 
-def mine_workflows(items: pl.DataFrame, *, limits: WorkflowLimits | None = None) -> pl.DataFrame:
+def mine_workflows(
+    items: pl.DataFrame, *, limits: WorkflowLimits | None = None, evidence: bool = False
+) -> pl.DataFrame:
     """Workflows per user (pairs and longer chains) with support, confidence, lift, delays and evidence.
 
     One row per chain: ``steps`` (A, B, …), ``windows_s`` and ``delays_{median,p25,p75}_s`` (one per step after
     the first), ``prefix_support`` (the confidence's denominator) and ``extensions`` (how many reported rows
     are this one and one more step); ``a``, ``b``, ``window_s`` and ``delay_*_s`` describe the first step A→B.
+    With ``evidence`` also ``delays_p90_s``, ``first_seen``, ``examples`` (the start times of the latest five
+    occurrences, oldest first) and ``base`` (the last step's base rate at its window): what a suggestion shows.
     """
     limits = limits or WorkflowLimits()
     ev = _indexed(items)
@@ -94,7 +98,7 @@ def mine_workflows(items: pl.DataFrame, *, limits: WorkflowLimits | None = None)
     chains, chain_occ = _singles(ev, counts, limits)
     levels: list[pl.DataFrame] = []
     for n in range(2, max(limits.max_steps, 2) + 1):
-        chains, chain_occ = _extend(chains, chain_occ, occ, (base, counts), limits, n)
+        chains, chain_occ = _extend(chains, chain_occ, occ, (base, counts), limits, n, evidence=evidence)
         levels.append(chains)  # the last level may be empty: it still gives the frame its columns
         if chains.is_empty():
             break
@@ -148,6 +152,8 @@ def _extend(
     rates: tuple[pl.DataFrame, pl.DataFrame],
     limits: WorkflowLimits,
     n: int,
+    *,
+    evidence: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Chains of ``n`` steps (each reported one of ``n - 1`` steps and one more, at its best window), with occurrences.
 
@@ -183,16 +189,27 @@ def _extend(
             pl.col("delay_s").alias(f"d{n - 1}"),
         )
     )
-    evidence = grown_occ.group_by("chain").agg(
-        *_delay_stats([*earlier, f"d{n - 1}"]),
+    delays = [*earlier, f"d{n - 1}"]
+    extra = (
+        [
+            pl.concat_list([pl.col(c).quantile(0.9, "higher") for c in delays]).alias("delays_p90_s"),
+            pl.col("ts").min().alias("first_seen"),
+            pl.col("ts").sort().tail(5).alias("examples"),
+        ]
+        if evidence
+        else []
+    )
+    found = grown_occ.group_by("chain").agg(
+        *_delay_stats(delays),
         pl.col("ts").dt.date().n_unique().alias("days"),
         pl.col("ts").max().alias("last_seen"),
+        *extra,
     )
     grown = best.select(
         pl.col("next").alias("chain"), pl.col("chain").alias("parent"), "user_id",
         pl.concat_list("steps", "b").alias("steps"), pl.concat_list("windows_s", "window_s").alias("windows_s"),
-        "support", "prefix_support", "confidence", "lift", "conviction", "backward",
-    ).join(evidence, on="chain").filter(pl.col("days") >= limits.min_days)  # fmt: skip
+        "support", "prefix_support", "confidence", "lift", "conviction", "backward", *(["base"] if evidence else []),
+    ).join(found, on="chain").filter(pl.col("days") >= limits.min_days)  # fmt: skip
     return grown, grown_occ.join(grown.select("chain"), on="chain", how="semi")
 
 
@@ -256,6 +273,7 @@ def _report(levels: list[pl.DataFrame]) -> pl.DataFrame:
         first["median"], first["p25"], first["p75"], "days", "last_seen",
         "steps", pl.col("steps").list.len().alias("n_steps"), "windows_s", "prefix_support", "conviction", "backward",
         "delays_median_s", "delays_p25_s", "delays_p75_s", "extensions",
+        *[c for c in ("delays_p90_s", "first_seen", "examples", "base") if c in levels[0].columns],
     )  # fmt: skip
     # a longer chain as frequent and confident as its prefix comes first: it says more
     return out.sort(

@@ -30,6 +30,7 @@ RUN_SHAPES = frozenset({"file_run", "file_run_file", "run_run", "long_run", "sch
 # what serving/suggest.py fills in; a sample of each lets the load check every template for real
 SAMPLE_VALUES: dict[str, Any] = {
     "root": "home", "glob": "thesis/*.tex", "folder": "thesis/", "ext": "tex", "events": ["modify"], "verb": "save",
+    "verbed": "saved",
     "tool": "latexmk", "program": "latexmk", "cwd": ".", "timeout_s": 300, "delay": "20 s", "occurrences": 82,
     "days": 26, "output_glob": "thesis/*.pdf", "dest": "Papers", "then": "run rsync", "duration": "4 min",
     "duration_p90": "6 min", "commit_glob": ".git/COMMIT_EDITMSG", "every": "every day", "at": "02:00",
