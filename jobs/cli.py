@@ -29,6 +29,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(result.describe())
         for m in result.summary.get("models", []):
             typer.echo(f"  {m['name']} v{m['version']}: mrr {m['mrr']:.3f} {'promoted' if m['promoted'] else 'kept'}")
+        if "suggestions" in result.summary:
+            s = result.summary["suggestions"]
+            typer.echo(f"  suggestions: {s['suggestions']} active for {s['users']} users ({s['seconds']:.1f} s)")
         if result.status == "failed":
             raise typer.Exit(1)
 

@@ -1,4 +1,4 @@
-"""The pipeline job as one plain function: export → features → train → evaluate → promote.
+"""The pipeline job as one plain function: export → features → train → evaluate → promote → suggestions.
 
 One run at a time per database: a session advisory lock on a connection of its own; a second run finds the
 lock taken, records a ``skipped`` run ("already running") and returns at once. Idempotent: when the export
@@ -26,7 +26,7 @@ from jobs import runs
 
 log = logging.getLogger(__name__)
 JOB_LOCK_KEY = 0x466C6F796F4A6F62  # "FloyoJob": one pipeline run per database
-STEPS = 6  # progress steps: export and features, then the training data and each of the four families
+STEPS = 7  # progress steps: export and features, the training data and each of the four families, suggestions
 Progress = Callable[[str], None]
 
 
@@ -124,6 +124,7 @@ def _run_steps(
     from jobs.refresh import export_and_build
     from models.lakedata import train_from_lake
     from serving.ranker import train_ranker
+    from serving.refresh import lake_events, refresh_suggestions
 
     step = progress or (lambda _name: None)
     try:
@@ -145,6 +146,10 @@ def _run_steps(
         ]
         with _timed(result, "ranker"):  # the suggestion ranker learns from everyone's feedback (serving.ranker)
             result.summary["ranker"] = train_ranker(engine)
+        with _timed(result, "suggestions"):  # every user's, from the same lake: ids, states and feedback survive
+            refreshed = refresh_suggestions(engine, lake_events(settings), model_version=f"lake@{watermark}")
+        step("suggestions")
+        result.summary["suggestions"] = refreshed.as_dict()
     except FloyoError as exc:
         if exc.code == "no_events":
             result.status, result.reason = "skipped", "no events in the lake"

@@ -264,7 +264,7 @@ def schedule_candidates(ev: pl.DataFrame, active: pl.DataFrame, limits: Candidat
         )  # fmt: skip
     )
     base = (2 * slack + 1) / 1440  # the share of the day the slot covers: runs at random times land there this often
-    at_min = ((pl.col("centre") / 5).round() * 5).cast(pl.Int32) % 1440
+    at_min = ((pl.col("centre") / 15).round() * 15).cast(pl.Int32) % 1440  # a time a person would choose
     weekdays = (pl.col("weekend_runs") == 0) & (pl.col("weekend_days") >= 2)
     return per.select(
         "user_id", pl.lit("schedule").alias("shape"), pl.concat_list(pl.lit("run ") + pl.col("run")).alias("steps"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -18,7 +19,7 @@ from floyo.cli_support import fail, friendly_errors
 if TYPE_CHECKING:
     from floyo.db.scoping import ScopedConnection
 
-suggestions_app = typer.Typer(help="Suggested automations: list them, answer them.", no_args_is_help=True)
+suggestions_app = typer.Typer(help="Suggested automations: list them, answer them, refresh them.", no_args_is_help=True)
 workflows_app = typer.Typer(help="Workflows (automations) accepted or created.", no_args_is_help=True)
 catalog_app = typer.Typer(help="The integration catalog suggestions are made from.", no_args_is_help=True)
 
@@ -172,13 +173,45 @@ def workflows_show(
         typer.echo(f"v{v['version']} {v['change']} {v['created_at']:%Y-%m-%d %H:%M}")
 
 
+@friendly_errors
+def suggestions_refresh(
+    user: Annotated[str | None, typer.Option(help="only this user (name or id); default every user")] = None,
+) -> None:
+    """Rebuild suggestions from the lake (run `floyo export` first); ids, states and feedback survive."""
+    from floyo.db import get_engine
+    from floyo.settings import get_settings
+    from models.users import resolve_user
+    from serving.refresh import lake_events, refresh_suggestions
+
+    settings = get_settings()
+    users = [resolve_user(user, settings)] if user is not None else None
+    summary = refresh_suggestions(get_engine(), lake_events(settings), users=users)
+    typer.echo(summary.describe())
+
+
+def catalog_check(
+    path: Annotated[
+        Path | None, typer.Argument(help="catalog file (default: the packaged serving/catalog.yaml)")
+    ] = None,
+) -> None:
+    """Validate the catalog: prints OK, or the one line naming the broken entry (exit 1)."""
+    from serving.catalog import CatalogError, load_catalog
+
+    try:
+        catalog = load_catalog(path)
+    except CatalogError as exc:
+        raise fail(exc.message) from None
+    typer.echo(f"OK: {len(catalog.entries)} entries ({', '.join(e.id for e in catalog.entries)})")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``suggestions``, ``workflows`` and ``catalog`` to the ``floyo`` app."""
     suggestions_app.command("list")(suggestions_list)
     suggestions_app.command("feedback")(suggestions_feedback)
+    suggestions_app.command("refresh")(suggestions_refresh)
+    catalog_app.command("check")(catalog_check)
     workflows_app.command("list")(workflows_list)
     workflows_app.command("show")(workflows_show)
     app.add_typer(suggestions_app, name="suggestions")
     app.add_typer(workflows_app, name="workflows")
-    if catalog_app.registered_commands:  # `floyo catalog check` comes with the catalog
-        app.add_typer(catalog_app, name="catalog")
+    app.add_typer(catalog_app, name="catalog")
