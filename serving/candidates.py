@@ -46,7 +46,9 @@ class CandidateLimits:
 
 
 def _folder() -> pl.Expr:
-    return pl.when(pl.col("path").str.contains("/")).then(pl.col("path").str.replace(r"/[^/]*$", "")).otherwise(pl.lit(""))
+    return (
+        pl.when(pl.col("path").str.contains("/")).then(pl.col("path").str.replace(r"/[^/]*$", "")).otherwise(pl.lit(""))
+    )
 
 
 def _glob(folder: pl.Expr, ext: pl.Expr) -> pl.Expr:
@@ -65,10 +67,7 @@ def prepare(events: pl.DataFrame) -> pl.DataFrame:
     """The events an automation could act on, with ``item``, ``glob``, ``folder``, ``dest`` and ``run`` columns."""
     cols = ("user_id", "ts", "kind", "root", "path", "ext", "dest_path", "tool", "duration_ms", "meta")
     ev = events.select(
-        [
-            (pl.col(c) if c in events.columns else pl.lit(None, dtype=pl.String).alias(c))
-            for c in cols
-        ]
+        [(pl.col(c) if c in events.columns else pl.lit(None, dtype=pl.String).alias(c)) for c in cols]
     ).filter(pl.col("kind").is_in(KEPT_KINDS))
     ev = ev.with_columns(
         pl.col("ext").fill_null("").str.to_lowercase(), pl.col("root").fill_null(""), pl.col("path").fill_null(""),
@@ -86,7 +85,13 @@ def prepare(events: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("kind") == "run")
         .then(pl.lit("run ") + pl.col("run"))
         .when(pl.col("kind") == "move")
-        .then(pl.lit("move ") + where + pl.lit(" to ") + pl.when(pl.col("dest") == "").then(pl.lit(".")).otherwise(pl.col("dest")) + pl.lit("/"))
+        .then(
+            pl.lit("move ")
+            + where
+            + pl.lit(" to ")
+            + pl.when(pl.col("dest") == "").then(pl.lit(".")).otherwise(pl.col("dest"))
+            + pl.lit("/")
+        )
         .otherwise(pl.col("kind") + pl.lit(" ") + where)
     )
     return ev.with_columns(item.alias("item"))
@@ -124,10 +129,14 @@ def _run_stats(ev: pl.DataFrame) -> pl.DataFrame:
     """Per user and run: the median and p90 duration (s) where known, and the folder it usually runs in."""
     runs = ev.filter(pl.col("kind") == "run")
     cwd = pl.when(pl.col("ext") == "").then(pl.col("path")).otherwise(pl.col("folder"))
-    return runs.with_columns(cwd.alias("cwd")).group_by("user_id", "run").agg(
-        (pl.col("duration_ms").median() / 1000).alias("duration_median_s"),
-        (pl.col("duration_ms").quantile(0.9, "higher") / 1000).alias("duration_p90_s"),
-        pl.col("cwd").mode().sort().first().alias("cwd"),
+    return (
+        runs.with_columns(cwd.alias("cwd"))
+        .group_by("user_id", "run")
+        .agg(
+            (pl.col("duration_ms").median() / 1000).alias("duration_median_s"),
+            (pl.col("duration_ms").quantile(0.9, "higher") / 1000).alias("duration_p90_s"),
+            pl.col("cwd").mode().sort().first().alias("cwd"),
+        )
     )
 
 
@@ -166,9 +175,11 @@ def chain_candidates(ev: pl.DataFrame, limits: WorkflowLimits = LIMITS) -> pl.Da
     c = s.with_columns(shape.alias("shape")).filter(pl.col("shape").is_not_null())
     # a conversion also shows as its first two steps: the pair says less, keep the conversion only
     converts = c.filter(pl.col("shape") == "file_run_file").select("user_id", "s0", "s1").unique()
-    c = c.join(converts, on=["user_id", "s0", "s1"], how="anti").vstack(
-        c.filter(pl.col("shape") == "file_run_file")
-    ) if not converts.is_empty() else c
+    c = (
+        c.join(converts, on=["user_id", "s0", "s1"], how="anti").vstack(c.filter(pl.col("shape") == "file_run_file"))
+        if not converts.is_empty()
+        else c
+    )
     run_col = pl.when(pl.col("shape") == "run_run").then(pl.col("s0_tool")).otherwise(pl.col("s1_tool"))
     return c.select(
         "user_id", "shape", "steps",
@@ -197,18 +208,21 @@ def long_run_candidates(ev: pl.DataFrame, limits: CandidateLimits) -> pl.DataFra
         runs.with_columns(long.alias("long"))
         .group_by("user_id", "run")
         .agg(
-            pl.len().alias("runs"), pl.col("long").sum().alias("occurrences"), pl.col("long").mean().alias("confidence"),
+            pl.len().alias("runs"),
+            pl.col("long").sum().alias("occurrences"),
+            pl.col("long").mean().alias("confidence"),
             pl.col("ts").filter(pl.col("long")).dt.date().n_unique().alias("days"),
             pl.col("ts").filter(pl.col("long")).min().alias("first_seen"),
             pl.col("ts").filter(pl.col("long")).max().alias("last_seen"),
             pl.col("ts").filter(pl.col("long")).sort().tail(5).alias("examples"),
             pl.col("root").mode().sort().first().alias("root"),
-        )  # fmt: skip
+        )
         .join(overall, on="user_id")
         .filter(
-            (pl.col("occurrences") >= limits.long_min_runs) & (pl.col("confidence") >= limits.long_min_share)
+            (pl.col("occurrences") >= limits.long_min_runs)
+            & (pl.col("confidence") >= limits.long_min_share)
             & (pl.col("days") >= limits.chains.min_days)
-        )  # fmt: skip
+        )
     )
     return per.select(
         "user_id", pl.lit("long_run").alias("shape"), pl.concat_list(pl.lit("run ") + pl.col("run")).alias("steps"),
@@ -247,21 +261,26 @@ def schedule_candidates(ev: pl.DataFrame, active: pl.DataFrame, limits: Candidat
     per = (
         slot.group_by("user_id", "run")
         .agg(
-            pl.len().alias("occurrences"), pl.col("ts").dt.date().n_unique().alias("days"),
+            pl.len().alias("occurrences"),
+            pl.col("ts").dt.date().n_unique().alias("days"),
             (pl.col("ts").dt.weekday() >= 6).sum().alias("weekend_runs"),
-            pl.col("ts").min().alias("first_seen"), pl.col("ts").max().alias("last_seen"),
-            pl.col("ts").sort().tail(5).alias("examples"), pl.col("centre").first().alias("centre"),
-            pl.col("runs").first().alias("runs"), pl.col("root").mode().sort().first().alias("root"),
-        )  # fmt: skip
+            pl.col("ts").min().alias("first_seen"),
+            pl.col("ts").max().alias("last_seen"),
+            pl.col("ts").sort().tail(5).alias("examples"),
+            pl.col("centre").first().alias("centre"),
+            pl.col("runs").first().alias("runs"),
+            pl.col("root").mode().sort().first().alias("root"),
+        )
         .join(active, on="user_id")
         .with_columns(
             (pl.col("days") / pl.col("active_days")).alias("confidence"),
             (pl.col("occurrences") / pl.col("runs")).alias("focus"),
         )
         .filter(
-            (pl.col("days") >= limits.schedule_min_days) & (pl.col("confidence") >= limits.schedule_min_share)
+            (pl.col("days") >= limits.schedule_min_days)
+            & (pl.col("confidence") >= limits.schedule_min_share)
             & (pl.col("focus") >= limits.schedule_min_focus)
-        )  # fmt: skip
+        )
     )
     base = (2 * slack + 1) / 1440  # the share of the day the slot covers: runs at random times land there this often
     at_min = ((pl.col("centre") / 15).round() * 15).cast(pl.Int32) % 1440  # a time a person would choose

@@ -111,7 +111,7 @@ def refresh_suggestions(
     if users is not None:
         events = events.filter(pl.col("user_id").is_in(users))
     if model_version is None and "seq" in events.columns and events.height:
-        model_version = f"lake@{events['seq'].max()}"
+        model_version = f"lake@{int(events.select(pl.col('seq').max()).item())}"
     activity = user_activity(events)
     enough = activity.filter((pl.col("events") >= NEEDED_EVENTS) & (pl.col("days") >= NEEDED_DAYS))
     mined = events.join(enough.select("user_id"), on="user_id", how="semi")
@@ -155,5 +155,18 @@ def lake_events(settings: Any = None) -> pl.DataFrame:
     """The lake's events with the columns the candidates need (``features.lake``)."""
     from features import lake
 
-    cols = ["seq", "user_id", "ts", "kind", "root", "path", "ext", "dest_path", "tool", "exit_code", "duration_ms", "meta"]
+    cols = [
+        "seq",
+        "user_id",
+        "ts",
+        "kind",
+        "root",
+        "path",
+        "ext",
+        "dest_path",
+        "tool",
+        "exit_code",
+        "duration_ms",
+        "meta",
+    ]
     return lake.events(settings).select(cols).collect()

@@ -136,13 +136,17 @@ def savings(row: dict[str, Any], entry: Entry, span_days: float) -> dict[str, An
     parts: list[tuple[str, float]] = []
     delays = row["delays_median_s"] or []
     if entry.savings.delay and delays:
-        what = {"create_move": "the move", "file_copy": "the copy", "run_run": "the second run"}.get(row["shape"], "the run")
+        what = {"create_move": "the move", "file_copy": "the copy", "run_run": "the second run"}.get(
+            row["shape"], "the run"
+        )
         parts.append((f"median delay to {what}", float(delays[0])))
     if entry.savings.duration and row["duration_median_s"] is not None:
         parts.append(("median run", float(row["duration_median_s"])))
     parts.append(("template effort", entry.effort.seconds))
     seconds = sum(v for _, v in parts)
-    terms = " + ".join(f"{name} {v:g} s" if name == "template effort" else f"{name} {round(v, 1):g} s" for name, v in parts)
+    terms = " + ".join(
+        f"{name} {v:g} s" if name == "template effort" else f"{name} {round(v, 1):g} s" for name, v in parts
+    )
     basis = (
         f"{terms} (catalog {entry.id}: {entry.effort.source}); {row['occurrences']} times in "
         f"{span_days:.1f} days observed = {per_week:.1f} a week"
@@ -204,7 +208,11 @@ def _suggestion(row: dict[str, Any], entry: Entry, span: tuple[datetime, datetim
     lift = None if row["lift"] is None or not math.isfinite(row["lift"]) else float(row["lift"])
     confidence = round(float(row["confidence"]), 4)
     score = transparent_score(
-        confidence=confidence, lift=lift, minutes_per_week=saved["minutes_per_week"], days=row["days"], age_days=age_days
+        confidence=confidence,
+        lift=lift,
+        minutes_per_week=saved["minutes_per_week"],
+        days=row["days"],
+        age_days=age_days,
     )
     evidence = {
         "occurrences": int(row["occurrences"]), "days": int(row["days"]),

@@ -35,25 +35,27 @@ def noise(user: int, rng: random.Random, days: int, per_day: int = 25, *, root: 
         for _ in range(per_day):
             ts = START + timedelta(days=d, hours=rng.uniform(9, 18))
             if rng.random() < 0.15:
-                out.append(event(user, ts, "run", "", root=root, tool=rng.choice(NOISE_TOOLS), duration_s=rng.uniform(0.1, 3)))
+                out.append(
+                    event(user, ts, "run", "", root=root, tool=rng.choice(NOISE_TOOLS), duration_s=rng.uniform(0.1, 3))
+                )
             else:
                 path = f"{rng.choice(NOISE_FOLDERS)}/f{rng.randint(1, 30)}.{rng.choice(NOISE_EXTS)}"
                 out.append(event(user, ts, rng.choice(("open", "modify", "modify", "create")), path, root=root))
     return out
 
 
-def daily(days: int, per_day: tuple[int, int], rng: random.Random, hours: tuple[float, float] = (9, 18)) -> list[datetime]:
+def daily(
+    days: int, per_day: tuple[int, int], rng: random.Random, hours: tuple[float, float] = (9, 18)
+) -> list[datetime]:
     """Start times of a habit: ``per_day`` times on each of ``days`` days."""
     return [
-        START + timedelta(days=d, hours=rng.uniform(*hours))
-        for d in range(days)
-        for _ in range(rng.randint(*per_day))
+        START + timedelta(days=d, hours=rng.uniform(*hours)) for d in range(days) for _ in range(rng.randint(*per_day))
     ]
 
 
 def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Events in the lake's column types."""
-    schema = {
+    schema: dict[str, Any] = {
         "user_id": pl.Int64, "ts": pl.Datetime("us", "UTC"), "kind": pl.String, "root": pl.String, "path": pl.String,
         "ext": pl.String, "dest_path": pl.String, "tool": pl.String, "exit_code": pl.Int32, "duration_ms": pl.Int64,
         "meta": pl.String,

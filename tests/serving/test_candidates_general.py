@@ -45,18 +45,26 @@ def test_modify_tex_then_latexmk_is_run_on_save() -> None:
     assert s["title"] == "Run latexmk when you save thesis/*.tex"
     first, run = s["pattern"]["steps"]
     assert (first["action"], first["glob"], first["root"]) == ("modify", "thesis/*.tex", "documents")
-    assert run["tool"] == "latexmk" and 8 <= run["delay_median_s"] <= 40 and run["delay_p90_s"] >= run["delay_median_s"]
-    assert s["evidence"]["occurrences"] >= 40 and s["evidence"]["days"] == DAYS
+    assert run["tool"] == "latexmk"
+    assert 8 <= run["delay_median_s"] <= 40
+    assert run["delay_p90_s"] >= run["delay_median_s"]
+    assert s["evidence"]["occurrences"] >= 40
+    assert s["evidence"]["days"] == DAYS
     assert 1 <= len(s["evidence"]["examples"]) <= 5
     trigger, action = s["workflow"]["triggers"][0], s["workflow"]["actions"][0]
     assert (trigger["root"], trigger["paths"], trigger["events"]) == ("documents", ["thesis/*.tex"], ["modify"])
-    assert action["command"] == ["latexmk"] and action["args_from_history"] is True and action["cwd"] == "thesis"
+    assert action["command"] == ["latexmk"]
+    assert action["args_from_history"] is True
+    assert action["cwd"] == "thesis"
     assert validate_definition(s["workflow"]) == s["workflow"]
     # savings measured: the delay and the run's duration are this person's, the effort is the catalog's
     saved = s["savings"]
     assert saved["seconds_per_occurrence"] > 6.5 + 8
-    assert "median delay to the run" in saved["basis"] and "median run" in saved["basis"]
-    assert saved["minutes_per_week"] == pytest.approx(saved["occurrences_per_week"] * saved["seconds_per_occurrence"] / 60, abs=0.1)
+    assert "median delay to the run" in saved["basis"]
+    assert "median run" in saved["basis"]
+    assert saved["minutes_per_week"] == pytest.approx(
+        saved["occurrences_per_week"] * saved["seconds_per_occurrence"] / 60, abs=0.1
+    )
 
 
 def test_scans_ocr_is_convert_on_change() -> None:
@@ -100,7 +108,8 @@ def test_a_nightly_backup_script_is_a_scheduled_job() -> None:
     s = _top5(_suggest(rows), "scheduled_job")
     assert s["title"] == "Run backup.sh every day at 02:00"
     assert s["workflow"]["triggers"] == [{"type": "schedule", "cron": "0 2 * * *"}]
-    assert s["evidence"]["days"] == DAYS and s["confidence"] == 1.0
+    assert s["evidence"]["days"] == DAYS
+    assert s["confidence"] == 1.0
     # noise tools run all day long are no schedule
     assert [x["title"] for x in _suggest(rows) if x["template"] == "scheduled_job"] == [s["title"]]
 
@@ -119,7 +128,9 @@ def test_tests_then_git_commit_is_test_before_commit(commit: dict[str, str] | No
     assert s["pattern"]["steps"][1]["tool"] == ("git commit" if commit else "git")
 
 
-def _habit(kind: str, path: Callable[[int], str], then: Callable[[int], dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+def _habit(
+    kind: str, path: Callable[[int], str], then: Callable[[int], dict[str, Any]], seed: int
+) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     rows = noise(1, rng, DAYS)
     for t in daily(DAYS, (1, 3), rng):
@@ -130,7 +141,9 @@ def _habit(kind: str, path: Callable[[int], str], then: Callable[[int], dict[str
 
 
 def test_rsync_after_changes_is_backup_folder_and_a_copy_too() -> None:
-    rows = _habit("modify", lambda n: f"photos/p{n}.jpg", lambda n: event(1, START, "run", "", tool="rsync", duration_s=12), 6)
+    rows = _habit(
+        "modify", lambda n: f"photos/p{n}.jpg", lambda n: event(1, START, "run", "", tool="rsync", duration_s=12), 6
+    )
     s = _top5(_suggest(rows), "backup_folder")
     assert s["title"] == "Back up photos/ when it changes"
     assert s["workflow"]["actions"][0]["command"] == ["rsync"]

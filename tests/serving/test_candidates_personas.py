@@ -55,7 +55,8 @@ def test_every_planted_workflow_is_in_its_personas_top_5(jdb: LakeDB) -> None:
     assert result.exit_code == 0, result.output
     assert "suggestions:" in result.stdout
     run = job_rows(jdb.engine)[-1]
-    assert run["status"] == "succeeded" and "suggestions" in run["steps"]
+    assert run["status"] == "succeeded"
+    assert "suggestions" in run["steps"]
     assert run["summary"]["suggestions"]["users"] >= 5
 
     top = _top(jdb)
@@ -70,16 +71,18 @@ def test_every_planted_workflow_is_in_its_personas_top_5(jdb: LakeDB) -> None:
         steps = s["body"]["pattern"]["steps"]
         assert target in (steps[1].get("tool"), steps[1].get("dest")), steps
         evidence = s["body"]["evidence"]
-        assert evidence["occurrences"] >= 5 and evidence["days"] >= 3 and evidence["examples"]
+        assert evidence["occurrences"] >= 5
+        assert evidence["days"] >= 3
+        assert evidence["examples"]
         assert evidence["first_seen"] <= evidence["last_seen"]
         assert s["body"]["savings"]["minutes_per_week"] > 0
         assert validate_definition(s["body"]["workflow"]) == s["body"]["workflow"]
-        assert 0 <= s["score"] <= 1 and s["model_version"].startswith("lake@")
+        assert 0 <= s["score"] <= 1
+        assert s["model_version"].startswith("lake@")
 
     with jdb.engine.connect() as conn:
-        states = dict(conn.execute(text(
-            "SELECT u.name, st.activity FROM suggestion_state st JOIN users u ON u.id = st.user_id WHERE st.version = 1"
-        )).all())  # fmt: skip
+        query = "SELECT u.name, st.activity FROM suggestion_state st JOIN users u ON u.id = st.user_id"
+        states: dict[str, Any] = {r.name: r.activity for r in conn.execute(text(query + " WHERE st.version = 1"))}
     assert all(states[u.name]["enough"] for u in data.users)
     assert not states[jdb.device.user]["enough"]  # the fixture's own user sent nothing: told what is needed
     assert "100 more events" in states[jdb.device.user]["message"]

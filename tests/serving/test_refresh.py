@@ -23,11 +23,15 @@ def _person(user: int, seed: int, *, latexmk: bool = True, pandoc: bool = True) 
     for t in daily(DAYS, (2, 3), rng):
         if latexmk:
             rows.append(event(user, t, "modify", f"thesis/c{rng.randint(1, 5)}.tex"))
-            rows.append(event(user, t + timedelta(seconds=rng.uniform(5, 30)), "run", "thesis", tool="latexmk", duration_s=9))
+            rows.append(
+                event(user, t + timedelta(seconds=rng.uniform(5, 30)), "run", "thesis", tool="latexmk", duration_s=9)
+            )
         if pandoc:
             t2 = t + timedelta(minutes=20)
             rows.append(event(user, t2, "modify", f"blog/p{rng.randint(1, 5)}.md"))
-            rows.append(event(user, t2 + timedelta(seconds=rng.uniform(5, 30)), "run", "blog", tool="pandoc", duration_s=2))
+            rows.append(
+                event(user, t2 + timedelta(seconds=rng.uniform(5, 30)), "run", "blog", tool="pandoc", duration_s=2)
+            )
     return rows
 
 
@@ -47,7 +51,8 @@ def test_refresh_keeps_ids_states_and_feedback_and_deactivates_what_vanished(eng
     a, b = make_device(engine), make_device(engine)
     events = frame(_person(a.user_id, 1) + _person(b.user_id, 2))
     first = refresh_suggestions(engine, events, model_version="m1")
-    assert first.suggestions >= 4 and first.deactivated == 0
+    assert first.suggestions >= 4
+    assert first.deactivated == 0
     rows = _rows(engine, a.user_id)
     by_title = {r["title"]: r["id"] for r in rows.values()}
     tex, md = by_title["Run latexmk when you save thesis/*.tex"], by_title["Run pandoc when you save blog/*.md"]
@@ -67,11 +72,17 @@ def test_refresh_keeps_ids_states_and_feedback_and_deactivates_what_vanished(eng
     assert second.deactivated == 1
     again = _rows(engine, a.user_id)
     assert set(again) == set(rows)  # nothing deleted, no new ids for the same patterns
-    assert again[tex]["state"] == "snoozed" and again[tex]["active"] and again[tex]["model_version"] == "m2"
+    assert again[tex]["state"] == "snoozed"
+    assert again[tex]["active"]
+    assert again[tex]["model_version"] == "m2"
     assert again[tex]["snoozed_until"] is not None
-    assert again[md]["active"] is False and again[md]["state"] == "new"
+    assert again[md]["active"] is False
+    assert again[md]["state"] == "new"
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM suggestion_feedback WHERE suggestion_id = :i"), {"i": tex}).scalar() == 1
+        assert (
+            conn.execute(text("SELECT count(*) FROM suggestion_feedback WHERE suggestion_id = :i"), {"i": tex}).scalar()
+            == 1
+        )
     assert _state(engine, a.user_id)["version"] == 2
     assert all(r["active"] for r in _rows(engine, b.user_id).values())
 
@@ -98,7 +109,8 @@ def test_a_user_with_too_little_activity_is_told_how_much_is_needed(engine: Engi
     small, silent = make_device(engine), make_device(engine)
     rows = [event(small.user_id, START + timedelta(hours=i), "modify", "notes/a.md") for i in range(30)]  # 2 days
     summary = refresh_suggestions(engine, frame(rows), users=[small.user_id, silent.user_id])
-    assert summary.suggestions == 0 and summary.too_little == 2
+    assert summary.suggestions == 0
+    assert summary.too_little == 2
     activity = _state(engine, small.user_id)["activity"]
     assert (activity["events"], activity["days"], activity["enough"]) == (30, 2, False)
     assert activity["needed"] == {"events": NEEDED_EVENTS, "days": NEEDED_DAYS}
