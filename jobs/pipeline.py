@@ -124,7 +124,6 @@ def _run_steps(
     from jobs.refresh import export_and_build
     from models.lakedata import train_from_lake
     from serving.ranker import train_ranker
-    from serving.refresh import lake_events, refresh_suggestions
 
     step = progress or (lambda _name: None)
     try:
@@ -136,6 +135,8 @@ def _run_steps(
                           "features": built["features"]["rows"], "trained": False}  # fmt: skip
         if not force and _unchanged(engine, watermark):
             result.status, result.reason = "skipped", "no new events since the last training"
+            if not _suggestions_current(engine, watermark):  # e.g. the first run after suggestions were added
+                _refresh(settings, engine, result, watermark, step)
             return result, None
         with _timed(result, "train_evaluate_promote"):
             trained = train_from_lake(settings, progress=step)
@@ -146,10 +147,7 @@ def _run_steps(
         ]
         with _timed(result, "ranker"):  # the suggestion ranker learns from everyone's feedback (serving.ranker)
             result.summary["ranker"] = train_ranker(engine)
-        with _timed(result, "suggestions"):  # every user's, from the same lake: ids, states and feedback survive
-            refreshed = refresh_suggestions(engine, lake_events(settings), model_version=f"lake@{watermark}")
-        step("suggestions")
-        result.summary["suggestions"] = refreshed.as_dict()
+        _refresh(settings, engine, result, watermark, step)
     except FloyoError as exc:
         if exc.code == "no_events":
             result.status, result.reason = "skipped", "no events in the lake"
@@ -164,6 +162,27 @@ def _run_steps(
         )
         return result, exc
     return result, None
+
+
+def _refresh(settings: Settings, engine: Engine, result: JobResult, watermark: int, step: Progress) -> None:
+    """Every user's suggestions from the same lake (ids, states and feedback survive), as the step ``suggestions``."""
+    from serving.refresh import lake_events, refresh_suggestions
+
+    with _timed(result, "suggestions"):
+        refreshed = refresh_suggestions(engine, lake_events(settings), model_version=f"lake@{watermark}")
+    step("suggestions")
+    result.summary["suggestions"] = refreshed.as_dict()
+
+
+def _suggestions_current(engine: Engine, watermark: int) -> bool:
+    """Whether a refresh already ran on the lake at this watermark (its model version says so)."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT 1 FROM suggestion_state WHERE model_version = :v LIMIT 1"), {"v": f"lake@{watermark}"}
+        ).first()
+    return found is not None
 
 
 def _unchanged(engine: Engine, watermark: int) -> bool:

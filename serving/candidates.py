@@ -26,7 +26,7 @@ from models.workflows import WorkflowLimits, mine_workflows
 FILE_KINDS = ("create", "modify")
 KEPT_KINDS = ("create", "modify", "move", "run")  # open and delete say nothing an automation would act on
 LIMITS = WorkflowLimits(
-    windows=(30.0, 60.0, 120.0, 300.0), lookahead=12, min_support=5, min_confidence=0.3, min_lift=2.0,
+    windows=(30.0, 60.0, 120.0, 300.0), lookahead=12, min_support=5, min_confidence=0.3, min_lift=1.5, min_conviction=3.0,
     min_days=3, max_steps=3,
 )  # fmt: skip
 

@@ -92,6 +92,11 @@ class Entry(BaseModel):
         if set(self.workflow) != set(self.shapes):
             raise ValueError(f"workflow needs one template per shape ({', '.join(self.shapes)})")
         for shape, template in self.workflow.items():
+            for text in _strings(template):
+                try:
+                    _check_placeholders(text)
+                except ValueError as exc:
+                    raise ValueError(f"workflow {shape}: {exc}") from None
             try:
                 validate_definition(fill(template, SAMPLE_VALUES))
             except ValidationError as exc:
@@ -110,9 +115,10 @@ class Entry(BaseModel):
 
     def render(self, shape: str, values: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         """Title, description and the validated workflow definition for a pattern's values."""
-        title = str(fill(self.title, values))
-        description = str(fill(self.description, values))
-        return title, description, validate_definition(fill(self.workflow[shape], values))  # type: ignore[index]
+        texts = {k: str(v) for k, v in values.items()}
+        title = str(_fill(self.title, values, texts))
+        description = str(_fill(self.description, values, texts))
+        return title, description, validate_definition(_fill(self.workflow[shape], values, texts))  # type: ignore[index]
 
 
 class Catalog(BaseModel):
@@ -145,6 +151,15 @@ def _tool_in(tool: str | None, tools: list[str]) -> bool:
     return tool in tools or tool.split(" ", 1)[0] in tools
 
 
+def _strings(template: Any) -> list[str]:
+    """Every string in a (nested) template."""
+    if isinstance(template, dict):
+        return [s for v in template.values() for s in _strings(v)]
+    if isinstance(template, list):
+        return [s for v in template for s in _strings(v)]
+    return [template] if isinstance(template, str) else []
+
+
 def _check_placeholders(text: str) -> None:
     for braced, plain in _PLACEHOLDER.findall(text):
         name = braced or plain
@@ -154,16 +169,21 @@ def _check_placeholders(text: str) -> None:
 
 def fill(template: Any, values: dict[str, Any]) -> Any:
     """``template`` with its ``$placeholders`` filled: a string that is one placeholder takes the value itself."""
+    return _fill(template, values, {k: str(v) for k, v in values.items()})
+
+
+def _fill(template: Any, values: dict[str, Any], texts: dict[str, str]) -> Any:
     if isinstance(template, dict):
-        return {k: fill(v, values) for k, v in template.items()}
+        return {k: _fill(v, values, texts) for k, v in template.items()}
     if isinstance(template, list):
-        return [fill(v, values) for v in template]
+        return [_fill(v, values, texts) for v in template]
     if isinstance(template, str):
+        if "$" not in template:
+            return template
         whole = _PLACEHOLDER.fullmatch(template)
         if whole:
             return values[whole.group(1) or whole.group(2)]
-        _check_placeholders(template)
-        return string.Template(template).substitute({k: str(v) for k, v in values.items()})
+        return string.Template(template).substitute(texts)  # placeholders were checked at load
     return template
 
 

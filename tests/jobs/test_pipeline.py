@@ -211,3 +211,21 @@ def test_the_worker_honours_concurrency(concurrency: int, pool: list[str], monke
     assert result.exit_code == 0, result.output
     assert started == [["worker", "--beat", *pool, "--loglevel=INFO"]]
     assert worker_argv(concurrency=concurrency) == started[0]
+
+
+def test_suggestions_are_refreshed_after_training_and_when_missing_for_the_lake(jdb: LakeDB) -> None:
+    first = run_pipeline(get_settings(), trigger="test")
+    assert "suggestions" in first.steps
+    refreshed = first.summary["suggestions"]
+    assert refreshed["users"] == 4  # three personas and the fixture's device user
+    assert refreshed["model_version"] == f"lake@{first.summary['watermark']}"
+    with jdb.engine.begin() as conn:  # as before suggestions existed: nothing refreshed for this lake yet
+        conn.execute(text("DELETE FROM suggestion_state"))
+    again = run_pipeline(get_settings(), trigger="test")
+    assert (again.status, again.reason) == ("skipped", "no new events since the last training")
+    assert "suggestions" in again.steps
+    with jdb.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM suggestion_state")).scalar() == 4
+    third = run_pipeline(get_settings(), trigger="test")
+    assert third.status == "skipped"
+    assert "suggestions" not in third.steps

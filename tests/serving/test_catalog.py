@@ -37,6 +37,8 @@ def test_the_packaged_catalog_has_every_template_with_a_sourced_effort() -> None
         ("        actions: [{type: move, dest: \"$dest/{trigger.name}\"}]",
          "        actions: [{type: move, dest: \"/tmp/{trigger.name}\"}]",
          "catalog catalog.yaml: entry 'file_downloads': workflow create_move: actions.0.move.dest: Value error, dest must be relative"),
+        ('        actions: [{type: move, dest: "$dest/{trigger.name}"}]', '        actions: [{type: move, dest: "$dst/{trigger.name}"}]',
+         "catalog catalog.yaml: entry 'file_downloads': workflow create_move: unknown placeholder $dst"),
         ("  - id: scheduled_job", "  - id: cron_job", "catalog catalog.yaml: entry 'cron_job': id: unknown template id 'cron_job'"),
         ("    shapes: [long_run]", "    shapes: [long_run, schedule]",
          "catalog catalog.yaml: entry 'notify_long_run': workflow needs one template per shape (long_run, schedule)"),
