@@ -1,7 +1,7 @@
 """Candidate patterns for suggestions, mined for every user at once from the lake's events (polars, vectorised).
 
 Events become items that say what happened to which KIND of file in which FOLDER, never which file:
-``modify documents:thesis/*.tex``, ``create documents:downloads/*.pdf``, ``move documents:downloads/*.pdf to
+``modify documents:thesis/*.tex``, ``create documents:downloads/*.pdf``, ``move documents:downloads/*.pdf →
 Papers/`` and ``run latexmk`` (``run git commit`` when the agent sends the subcommand in ``meta``). Chains of
 those items come from ``models.workflows.mine_workflows`` (support, confidence, lift, per-step windows and
 delays, days, first and last seen, example times) and are sorted into SHAPES the catalog knows:
@@ -24,6 +24,7 @@ import polars as pl
 from models.workflows import WorkflowLimits, mine_workflows
 
 FILE_KINDS = ("create", "modify")
+MOVE_TO = " \u2192 "  # between a move's files and its destination folder: an arrow no folder name has
 KEPT_KINDS = ("create", "modify", "move", "run")  # open and delete say nothing an automation would act on
 LIMITS = WorkflowLimits(
     windows=(30.0, 60.0, 120.0, 300.0), lookahead=12, min_support=5, min_confidence=0.3, min_lift=1.5, min_conviction=3.0,
@@ -88,7 +89,7 @@ def prepare(events: pl.DataFrame) -> pl.DataFrame:
         .then(
             pl.lit("move ")
             + where
-            + pl.lit(" to ")
+            + pl.lit(MOVE_TO)
             + pl.when(pl.col("dest") == "").then(pl.lit(".")).otherwise(pl.col("dest"))
             + pl.lit("/")
         )
@@ -111,7 +112,7 @@ def _item_parts(prefix: str) -> list[pl.Expr]:
     kind = item.str.extract(r"^(\w+) ", 1)
     body = item.str.replace(r"^\w+ ", "")
     is_run = kind == "run"
-    where = pl.when(kind == "move").then(body.str.replace(r" to [^ ]*/$", "")).otherwise(body)
+    where = pl.when(kind == "move").then(body.str.replace(f"{MOVE_TO}.*$", "")).otherwise(body)
     glob = pl.when(is_run).then(None).otherwise(where.str.replace(r"^[^:]*:", ""))
     folder = glob.str.replace(r"/?[^/]*$", "")
     return [
@@ -121,7 +122,7 @@ def _item_parts(prefix: str) -> list[pl.Expr]:
         folder.alias(f"{prefix}_folder"),
         glob.str.extract(r"\*\.([^/*]+)$", 1).fill_null("").alias(f"{prefix}_ext"),
         pl.when(is_run).then(body).alias(f"{prefix}_tool"),
-        pl.when(kind == "move").then(body.str.extract(r" to ([^ ]*)/$", 1)).alias(f"{prefix}_dest"),
+        pl.when(kind == "move").then(body.str.extract(f"{MOVE_TO}(.*)/$", 1)).alias(f"{prefix}_dest"),
     ]
 
 
@@ -142,7 +143,10 @@ def _run_stats(ev: pl.DataFrame) -> pl.DataFrame:
 
 def chain_candidates(ev: pl.DataFrame, limits: WorkflowLimits = LIMITS) -> pl.DataFrame:
     """Chains of ``ev`` (from ``prepare``) sorted into shapes; one row per candidate."""
-    found = mine_workflows(ev.select("user_id", "ts", "item"), limits=limits, evidence=True)
+    # an item done fewer times than a chain needs can be no step of one: leaving it out makes the mining cheaper
+    # and the lookahead reach past it (its events still count in the user's activity, not in the base rates)
+    items = ev.select("user_id", "ts", "item").filter(pl.len().over("user_id", "item") >= limits.min_support)
+    found = mine_workflows(items, limits=limits, evidence=True)
     if found.is_empty():
         return found
     s = found.with_columns(

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from serving.candidates import MOVE_TO
 from serving.catalog import Catalog, Entry, default_catalog
 from serving.workflow_model import inside_root
 
@@ -87,7 +88,7 @@ def _steps(row: dict[str, Any]) -> list[dict[str, Any]]:
         if kind == "run":
             step = {"action": "run", "tool": body}
         else:
-            where, _, dest = body.partition(" to ")
+            where, _, dest = body.partition(MOVE_TO)
             root, _, glob = where.partition(":")
             step = {"action": kind, "glob": glob, "root": root}
             if kind == "move":

@@ -110,6 +110,8 @@ def test_the_wheel_runs_away_from_the_checkout(
     assert sample.is_file()
     assert sample.name == "flask.events.csv.gz"
     site = Path(where[0]).parents[1]
+    # the integration catalog is package data: the installed wheel validates its own copy
+    assert _run([floyo, "catalog", "check"], env=outside, cwd=cwd).startswith("OK: 7 entries")
     before = _files(site)
 
     # what `floyo demo --no-train` does: migrate, start the API, ingest the bundled sample, build the lake, stop

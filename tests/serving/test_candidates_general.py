@@ -155,11 +155,11 @@ def test_rsync_after_changes_is_backup_folder_and_a_copy_too() -> None:
 
 def test_downloads_of_any_kind_to_any_folder_are_filed() -> None:
     rows = _habit("create", lambda n: f"Downloads/invoice{n}.zip",
-                  lambda n: event(1, START, "move", f"Downloads/invoice{n}.zip", dest=f"Archive/2026/invoice{n}.zip"), 8)  # fmt: skip
+                  lambda n: event(1, START, "move", f"Downloads/invoice{n}.zip", dest=f"My Archive/2026/invoice{n}.zip"), 8)  # fmt: skip
     s = _top5(_suggest(rows), "file_downloads")
-    assert s["title"] == "File new Downloads/*.zip into Archive/2026/"
-    assert s["workflow"]["actions"] == [{"type": "move", "dest": "Archive/2026/{trigger.name}"}]
-    assert s["pattern"]["steps"][1]["dest"] == "Archive/2026/"
+    assert s["title"] == "File new Downloads/*.zip into My Archive/2026/"
+    assert s["workflow"]["actions"] == [{"type": "move", "dest": "My Archive/2026/{trigger.name}"}]
+    assert s["pattern"]["steps"][1]["dest"] == "My Archive/2026/"
     # never a raw file name: globs and destinations are folders and kinds
     text = repr([x["pattern"] for x in _suggest(rows)]) + repr([x["workflow"] for x in _suggest(rows)])
     assert "invoice" not in text
