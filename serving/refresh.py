@@ -77,8 +77,8 @@ class RefreshSummary:
     def describe(self) -> str:
         """One line for the CLI."""
         return (
-            f"refreshed suggestions of {self.users} users: {self.suggestions} active, {self.deactivated} no longer "
-            f"found, {self.too_little} with too little activity ({self.seconds:.1f} s: mining "
+            f"refreshed suggestions of {self.users} user{'' if self.users == 1 else 's'}: {self.suggestions} active, "
+            f"{self.deactivated} no longer found, {self.too_little} with too little activity ({self.seconds:.1f} s: mining "
             f"{self.mine_seconds:.1f} s, writing {self.write_seconds:.1f} s)"
         )
 

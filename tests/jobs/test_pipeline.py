@@ -39,8 +39,16 @@ def test_run_trains_records_and_is_idempotent(jdb: LakeDB) -> None:
         "floyo-next-action", "floyo-cochange", "floyo-rules", "floyo-workflows",
     ]  # fmt: skip
     assert all(tracking.champion_version(m["name"]) == "1" for m in first.summary["models"])
+    assert first.summary["suggestions"]["users"] == 4  # three personas and the fixture's device user
+    assert first.summary["suggestions"]["model_version"] == f"lake@{first.summary['watermark']}"
+    with jdb.engine.begin() as conn:  # as before suggestions existed: nothing refreshed for this lake yet
+        conn.execute(text("DELETE FROM suggestion_state"))
     again = run_pipeline(get_settings(), trigger="test")  # nothing new: nothing trained, nothing registered
     assert (again.status, again.reason) == ("skipped", "no new events since the last training")
+    assert set(again.steps) == {"export_features", "suggestions"}  # but the missing suggestions were built
+    with jdb.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM suggestion_state")).scalar() == 4
+    assert "suggestions" not in run_pipeline(get_settings(), trigger="test").steps  # now they are current
     assert tracking.champion_version("floyo-rules") == "1"
     assert len(tracking.list_models()) == 4
 
@@ -54,6 +62,7 @@ def test_run_trains_records_and_is_idempotent(jdb: LakeDB) -> None:
     rows = job_rows(jdb.engine)
     assert [(r["trigger"], r["status"]) for r in rows] == [
         ("test", "succeeded"),
+        ("test", "skipped"),
         ("test", "skipped"),
         ("test", "succeeded"),
     ]
@@ -211,21 +220,3 @@ def test_the_worker_honours_concurrency(concurrency: int, pool: list[str], monke
     assert result.exit_code == 0, result.output
     assert started == [["worker", "--beat", *pool, "--loglevel=INFO"]]
     assert worker_argv(concurrency=concurrency) == started[0]
-
-
-def test_suggestions_are_refreshed_after_training_and_when_missing_for_the_lake(jdb: LakeDB) -> None:
-    first = run_pipeline(get_settings(), trigger="test")
-    assert "suggestions" in first.steps
-    refreshed = first.summary["suggestions"]
-    assert refreshed["users"] == 4  # three personas and the fixture's device user
-    assert refreshed["model_version"] == f"lake@{first.summary['watermark']}"
-    with jdb.engine.begin() as conn:  # as before suggestions existed: nothing refreshed for this lake yet
-        conn.execute(text("DELETE FROM suggestion_state"))
-    again = run_pipeline(get_settings(), trigger="test")
-    assert (again.status, again.reason) == ("skipped", "no new events since the last training")
-    assert "suggestions" in again.steps
-    with jdb.engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM suggestion_state")).scalar() == 4
-    third = run_pipeline(get_settings(), trigger="test")
-    assert third.status == "skipped"
-    assert "suggestions" not in third.steps

@@ -86,3 +86,19 @@ def test_every_planted_workflow_is_in_its_personas_top_5(jdb: LakeDB) -> None:
     assert all(states[u.name]["enough"] for u in data.users)
     assert not states[jdb.device.user]["enough"]  # the fixture's own user sent nothing: told what is needed
     assert "100 more events" in states[jdb.device.user]["message"]
+
+    # `floyo suggestions refresh --user` reads the same lake: the same ids, that user's version alone moves
+    writer = next(u.name for u in data.users if u.persona == "writer")
+    refreshed = CliRunner().invoke(app, ["suggestions", "refresh", "--user", writer])
+    assert refreshed.exit_code == 0, refreshed.output
+    assert refreshed.stdout.startswith("refreshed suggestions of 1 user:")
+    with jdb.engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT u.name, st.version FROM suggestion_state st JOIN users u ON u.id = st.user_id")
+        )
+        versions = {r.name: r.version for r in found}
+    assert versions == {**{n: 1 for n in versions}, writer: 2}
+    assert [s["id"] for s in _top(jdb)[writer]] == [s["id"] for s in top[writer]]
+    unknown = CliRunner().invoke(app, ["suggestions", "refresh", "--user", "nobody-here"])
+    assert unknown.exit_code == 1
+    assert unknown.stderr.strip() == "error: no user named 'nobody-here' [no_such_user]"
