@@ -50,7 +50,8 @@ def _state(engine: Engine, user: int) -> dict[str, Any]:
 def test_refresh_keeps_ids_states_and_feedback_and_deactivates_what_vanished(engine: Engine) -> None:
     a, b = make_device(engine), make_device(engine)
     events = frame(_person(a.user_id, 1) + _person(b.user_id, 2))
-    first = refresh_suggestions(engine, events, model_version="m1")
+    both = [a.user_id, b.user_id]  # the test database is shared: other tests' users are not this test's business
+    first = refresh_suggestions(engine, events, users=both, model_version="m1")
     assert first.suggestions >= 4
     assert first.deactivated == 0
     rows = _rows(engine, a.user_id)
@@ -68,7 +69,7 @@ def test_refresh_keeps_ids_states_and_feedback_and_deactivates_what_vanished(eng
 
     # a's pandoc habit stops (its events are gone); b is untouched
     later = frame(_person(a.user_id, 1, pandoc=False) + _person(b.user_id, 2))
-    second = refresh_suggestions(engine, later, model_version="m2")
+    second = refresh_suggestions(engine, later, users=both, model_version="m2")
     assert second.deactivated == 1
     again = _rows(engine, a.user_id)
     assert set(again) == set(rows)  # nothing deleted, no new ids for the same patterns
@@ -87,7 +88,7 @@ def test_refresh_keeps_ids_states_and_feedback_and_deactivates_what_vanished(eng
     assert all(r["active"] for r in _rows(engine, b.user_id).values())
 
     # the habit comes back: the same id becomes active again
-    third = refresh_suggestions(engine, events, model_version="m3")
+    third = refresh_suggestions(engine, events, users=both, model_version="m3")
     assert third.deactivated == 0
     assert _rows(engine, a.user_id)[md]["active"] is True
     assert _state(engine, a.user_id)["version"] == 3
@@ -96,7 +97,7 @@ def test_refresh_keeps_ids_states_and_feedback_and_deactivates_what_vanished(eng
 def test_refreshing_one_user_leaves_the_others(engine: Engine) -> None:
     a, b = make_device(engine), make_device(engine)
     events = frame(_person(a.user_id, 3) + _person(b.user_id, 4))
-    refresh_suggestions(engine, events)
+    refresh_suggestions(engine, events, users=[a.user_id, b.user_id])
     before = _rows(engine, b.user_id)
     summary = refresh_suggestions(engine, events.filter(pl.col("user_id") != b.user_id), users=[a.user_id])
     assert summary.users == 1
