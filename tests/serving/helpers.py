@@ -61,3 +61,22 @@ def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
         "meta": pl.String,
     }  # fmt: skip
     return pl.DataFrame(rows, schema=schema).sort("user_id", "ts")
+
+
+def person(user: int, seed: int, *, latexmk: bool = True, pandoc: bool = True) -> list[dict[str, Any]]:
+    """Noise and two habits over two weeks: save thesis/*.tex then latexmk, save blog/*.md then pandoc."""
+    rng = random.Random(seed)
+    rows = noise(user, rng, 14)
+    for t in daily(14, (2, 3), rng):
+        if latexmk:
+            rows.append(event(user, t, "modify", f"thesis/c{rng.randint(1, 5)}.tex"))
+            rows.append(
+                event(user, t + timedelta(seconds=rng.uniform(5, 30)), "run", "thesis", tool="latexmk", duration_s=9)
+            )
+        if pandoc:
+            t2 = t + timedelta(minutes=20)
+            rows.append(event(user, t2, "modify", f"blog/p{rng.randint(1, 5)}.md"))
+            rows.append(
+                event(user, t2 + timedelta(seconds=rng.uniform(5, 30)), "run", "blog", tool="pandoc", duration_s=2)
+            )
+    return rows

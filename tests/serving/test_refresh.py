@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 from typing import Any
 
@@ -11,28 +10,8 @@ import polars as pl
 from sqlalchemy import Engine, text
 
 from serving.refresh import NEEDED_DAYS, NEEDED_EVENTS, refresh_suggestions
-from tests.serving.helpers import START, daily, event, frame, noise
+from tests.serving.helpers import START, event, frame, person
 from tests.utils.factories import make_device
-
-DAYS = 14
-
-
-def _person(user: int, seed: int, *, latexmk: bool = True, pandoc: bool = True) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    rows = noise(user, rng, DAYS)
-    for t in daily(DAYS, (2, 3), rng):
-        if latexmk:
-            rows.append(event(user, t, "modify", f"thesis/c{rng.randint(1, 5)}.tex"))
-            rows.append(
-                event(user, t + timedelta(seconds=rng.uniform(5, 30)), "run", "thesis", tool="latexmk", duration_s=9)
-            )
-        if pandoc:
-            t2 = t + timedelta(minutes=20)
-            rows.append(event(user, t2, "modify", f"blog/p{rng.randint(1, 5)}.md"))
-            rows.append(
-                event(user, t2 + timedelta(seconds=rng.uniform(5, 30)), "run", "blog", tool="pandoc", duration_s=2)
-            )
-    return rows
 
 
 def _rows(engine: Engine, user: int) -> dict[str, dict[str, Any]]:
@@ -49,7 +28,7 @@ def _state(engine: Engine, user: int) -> dict[str, Any]:
 
 def test_refresh_keeps_ids_states_and_feedback_and_deactivates_what_vanished(engine: Engine) -> None:
     a, b = make_device(engine), make_device(engine)
-    events = frame(_person(a.user_id, 1) + _person(b.user_id, 2))
+    events = frame(person(a.user_id, 1) + person(b.user_id, 2))
     both = [a.user_id, b.user_id]  # the test database is shared: other tests' users are not this test's business
     first = refresh_suggestions(engine, events, users=both, model_version="m1")
     assert first.suggestions >= 4
@@ -68,7 +47,7 @@ def test_refresh_keeps_ids_states_and_feedback_and_deactivates_what_vanished(eng
                           " VALUES (:u, :i, 'snooze', 7)"), {"u": a.user_id, "i": tex})  # fmt: skip
 
     # a's pandoc habit stops (its events are gone); b is untouched
-    later = frame(_person(a.user_id, 1, pandoc=False) + _person(b.user_id, 2))
+    later = frame(person(a.user_id, 1, pandoc=False) + person(b.user_id, 2))
     second = refresh_suggestions(engine, later, users=both, model_version="m2")
     assert second.deactivated == 1
     again = _rows(engine, a.user_id)
@@ -96,7 +75,7 @@ def test_refresh_keeps_ids_states_and_feedback_and_deactivates_what_vanished(eng
 
 def test_refreshing_one_user_leaves_the_others(engine: Engine) -> None:
     a, b = make_device(engine), make_device(engine)
-    events = frame(_person(a.user_id, 3) + _person(b.user_id, 4))
+    events = frame(person(a.user_id, 3) + person(b.user_id, 4))
     refresh_suggestions(engine, events, users=[a.user_id, b.user_id])
     before = _rows(engine, b.user_id)
     summary = refresh_suggestions(engine, events.filter(pl.col("user_id") != b.user_id), users=[a.user_id])
