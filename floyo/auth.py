@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import ipaddress
+import os
 import secrets
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -13,9 +19,11 @@ import psycopg
 from sqlalchemy import Connection, text
 
 from floyo.errors import NotFound, Unauthorized
-from floyo.settings import Settings
+from floyo.settings import MIN_SECRET_CHARS, Settings
 
 TOKEN_PREFIX = "floyo_"  # noqa: S105 - a public prefix, not a secret
+SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name; in $FLOYO_DATA_DIR, when FLOYO_JWT_SECRET is unset
+JWT_ALGORITHM = "HS256"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,30 +146,100 @@ def user_by_name(conn: psycopg.Connection[Any], name: str) -> Principal | None:
     return None if row is None else Principal(int(row[0]), row[1], bool(row[2]))
 
 
+def jwt_key(settings: Settings) -> str:
+    """The JWT signing secret: ``FLOYO_JWT_SECRET``, else the random one kept in the data directory.
+
+    There is no built-in default: a secret in the public code would let anyone sign tokens for any user.
+    """
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    return _stored_secret(settings.data_dir.expanduser().resolve() / SECRET_FILE)
+
+
+@functools.lru_cache(maxsize=8)
+def _stored_secret(path: Path) -> str:
+    """Read the secret at ``path``, creating it (mode 0600) on first use; workers starting together agree on one."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # written whole under a private name, then linked into place: a concurrent reader never sees it half done,
+        # and of two processes racing, the first link wins and both read the winner's secret
+        temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48) + "\n")
+            with contextlib.suppress(FileExistsError):
+                os.link(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ValueError(f"{path} is readable by others (mode {stat.S_IMODE(mode):o}): run `chmod 600 {path}`")
+    secret = path.read_text().strip()
+    if len(secret) < MIN_SECRET_CHARS:
+        raise ValueError(f"{path} holds no usable secret ({MIN_SECRET_CHARS}+ characters): delete it to make a new one")
+    return secret
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable from this machine only."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_listen_address(settings: Settings, host: str) -> None:
+    """Refuse to serve on a non-loopback address with a generated secret: others could reach a server whose
+    secret lives in one data directory, which nobody configured or rotates (a ValueError, one line)."""
+    if settings.jwt_secret is None and not is_loopback(host):
+        raise ValueError(
+            f"refusing to listen on {host} without FLOYO_JWT_SECRET: set it to a secret of {MIN_SECRET_CHARS}+ "
+            "characters (e.g. `openssl rand -base64 48`), or listen on 127.0.0.1"
+        )
+
+
 def issue_jwt(settings: Settings, *, user: str, ttl: timedelta = timedelta(hours=1)) -> str:
     """A signed HS256 JWT for a person (``sub`` = user name); for tools and tests."""
     now = datetime.now(UTC)
     claims: dict[str, Any] = {"sub": user, "iat": now, "exp": now + ttl}
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
-    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(claims, jwt_key(settings), algorithm=JWT_ALGORITHM)
 
 
 def authenticate_jwt(conn: psycopg.Connection[Any], settings: Settings, token: str) -> Principal:
-    """The principal behind a person's JWT; Unauthorized when invalid, expired or for an unknown user."""
+    """The principal behind a person's JWT; Unauthorized when invalid, expired or for an unknown user.
+
+    Strict: HS256 only (no ``none``, no key confusion), ``exp`` and ``sub`` required, ``aud`` and ``iss`` checked
+    when configured (and a token naming an audience is refused when none is configured).
+    """
+    required = ["sub", "exp"]
+    if settings.jwt_audience:
+        required.append("aud")
+    if settings.jwt_issuer:
+        required.append("iss")
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_secret.get_secret_value(),
-            algorithms=["HS256"],
+            jwt_key(settings),
+            algorithms=[JWT_ALGORITHM],
             audience=settings.jwt_audience,
-            options={"require": ["sub", "exp"], "verify_aud": settings.jwt_audience is not None},
+            issuer=settings.jwt_issuer,
+            options={"require": required, "verify_signature": True, "verify_exp": True, "verify_aud": True},
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("token_expired", "the bearer token has expired") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("invalid_token", f"the bearer token is invalid: {exc}") from exc
-    principal = user_by_name(conn, str(claims["sub"]))
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject:
+        raise Unauthorized("invalid_token", "the bearer token's subject must be a non-empty string")
+    principal = user_by_name(conn, subject)
     if principal is None:
         raise Unauthorized("unknown_user", "the bearer token's subject is not a Floyo user")
     return principal

@@ -12,16 +12,20 @@ def run_server(*, host: str | None = None, port: int | None = None, workers: int
     """Migrate to head, then serve until SIGINT/SIGTERM (in-flight requests are finished first)."""
     import uvicorn
 
+    from floyo.auth import check_listen_address, jwt_key
     from floyo.db import migrate, resolve_database_url
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    host = host or settings.host
+    check_listen_address(settings, host)
+    jwt_key(settings)  # the generated secret exists (or is refused) before any worker starts
     # resolve once here so the embedded server is up (and migrated) before workers fork
     migrate.upgrade(resolve_database_url(settings))
     uvicorn.run(
         "serving.app:create_app",
         factory=True,
-        host=host or settings.host,
+        host=host,
         port=port or settings.port,
         workers=workers,
         log_config=None,

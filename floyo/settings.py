@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_DEV_JWT_SECRET = "floyo-development-secret-change-me-0123456789"  # noqa: S105 - refused in production
+MIN_SECRET_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -54,8 +54,10 @@ class Settings(BaseSettings):
     max_future_skew_hours: float = Field(default=24.0, ge=0, le=24 * 366)
     rate_limit_per_second: float = Field(default=200.0, gt=0)
     rate_limit_burst: int = Field(default=400, ge=1)
-    jwt_secret: SecretStr = SecretStr(_DEV_JWT_SECRET)
-    jwt_audience: str | None = None
+    # unset: a random secret generated on first start and kept in $FLOYO_DATA_DIR/jwt_secret (floyo.auth.jwt_key)
+    jwt_secret: SecretStr | None = None
+    jwt_audience: str | None = None  # when set, JWTs must carry it as ``aud``
+    jwt_issuer: str | None = None  # when set, JWTs must carry it as ``iss``
     model_poll_seconds: float = Field(default=60.0, ge=0, le=86_400)  # 0: load the champions once, never poll
     cache_ttl_seconds: float = Field(default=300.0, ge=0, le=86_400)  # 0: per-user answers are not cached
     cache_max_entries: int = Field(default=10_000, ge=1)  # the in-process cache's size (no Redis)
@@ -72,11 +74,14 @@ class Settings(BaseSettings):
     job_interval: str = "30m"
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> Settings:
-        if self.env == "production":
-            secret = self.jwt_secret.get_secret_value()
-            if secret == _DEV_JWT_SECRET or len(secret) < 32:
-                raise ValueError("FLOYO_JWT_SECRET must be set to a real secret of 32+ characters in production")
+    def _refuse_weak_secrets(self) -> Settings:
+        if self.jwt_secret is None:
+            if self.env == "production":
+                raise ValueError(
+                    f"FLOYO_JWT_SECRET must be set to a secret of {MIN_SECRET_CHARS}+ characters in production"
+                )
+        elif len(self.jwt_secret.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"FLOYO_JWT_SECRET must be at least {MIN_SECRET_CHARS} characters")
         return self
 
     @property

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import floyo
+from floyo.auth import jwt_key
 from floyo.db import get_engine, reset_engine
 from floyo.errors import FloyoError, RateLimited, Unauthorized
 from floyo.logs import configure_logging
@@ -97,6 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def configure_app(app: FastAPI, settings: Settings) -> None:
     """What every Floyo app has: its settings, the rate limiter, the request middleware and the error mapping."""
+    jwt_key(settings)  # generated on first start (or refused now, not at the first person's request)
     app.state.settings = settings
     app.state.limiter = TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.add_middleware(RequestContextMiddleware)

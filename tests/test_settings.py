@@ -102,9 +102,10 @@ def test_production_refuses_placeholder_and_short_secrets(monkeypatch: pytest.Mo
     assert STRONG not in repr(s)
 
 
-def test_development_accepts_the_placeholder_secret(monkeypatch: pytest.MonkeyPatch):
+def test_development_has_no_placeholder_secret(monkeypatch: pytest.MonkeyPatch):
+    """Unset means generated on first start (floyo.auth.jwt_key), never a default from the code."""
     monkeypatch.setenv("FLOYO_ENV", "development")
-    assert len(Settings().jwt_secret.get_secret_value()) >= 32
+    assert Settings().jwt_secret is None
 
 
 def test_the_cli_refuses_bad_settings_in_one_line(monkeypatch: pytest.MonkeyPatch):

@@ -80,7 +80,9 @@ def test_jwts_bad_signature_expired_and_unknown_user_are_401(client, device, set
 
     unsigned = jwt.encode({"sub": device.user, "exp": 4102444800}, key="", algorithm="none")
     assert_error(client.get("/api/v1/events", headers={"Authorization": f"Bearer {unsigned}"}), 401, "invalid_token")
-    no_expiry = jwt.encode({"sub": device.user}, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+    from floyo.auth import jwt_key
+
+    no_expiry = jwt.encode({"sub": device.user}, jwt_key(settings), algorithm="HS256")
     assert_error(client.get("/api/v1/events", headers={"Authorization": f"Bearer {no_expiry}"}), 401, "invalid_token")
     assert client.get("/api/v1/events", headers=jwt_headers(settings, device.user)).status_code == 200
 
