@@ -93,7 +93,10 @@ def delete_old_rows(conn: psycopg.Connection[Any], cutoff: date) -> int:
     before it and delete the older rows from the rest."""
     cutoff_ts = _cutoff_ts(cutoff)
     # the ids first, while their events still exist: a re-sent event must be stored again, not called a duplicate
-    conn.execute("DELETE FROM event_keys k USING events e WHERE e.ts < %s AND k.event_id = e.event_id", (cutoff_ts,))
+    conn.execute(
+        "DELETE FROM event_keys k USING events e WHERE e.ts < %s AND k.user_id = e.user_id AND k.event_id = e.event_id",
+        (cutoff_ts,),
+    )
     names = conn.execute(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass"
     ).fetchall()

@@ -33,10 +33,21 @@ _MOVE_SQL = f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM floyo_batch
 # each value goes in its column's binary format (floyo.event_schema.COPY_TYPES says which, by name).
 _JSONB_V1 = b"\x01"
 _MS = timedelta(milliseconds=1)
-_CLAIM_SQL = (
-    "INSERT INTO event_keys (event_id) SELECT unnest(%s::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id::text"
+# Ids are claimed per user, from the staged rows, in one global order (concurrent batches overlapping in another
+# order would deadlock). ``event_keys`` is under row level security, which COPY refuses: hence INSERT ... SELECT.
+_CLAIM_ALL_SQL = (
+    "INSERT INTO event_keys (user_id, event_id) SELECT user_id, event_id FROM floyo_batch ORDER BY event_id"
 )
-_CLAIM_ALL_SQL = "COPY event_keys (event_id) FROM STDIN (FORMAT BINARY)"
+# A resend (rare): claim what is free, move those rows, and name the ids already stored, in one statement.
+_CLAIM_SOME_SQL = f"""
+WITH claimed AS (
+    INSERT INTO event_keys (user_id, event_id) SELECT user_id, event_id FROM floyo_batch ORDER BY event_id
+    ON CONFLICT DO NOTHING RETURNING event_id
+), moved AS (
+    INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM floyo_batch WHERE event_id IN (SELECT event_id FROM claimed)
+)
+SELECT event_id::text FROM floyo_batch WHERE event_id NOT IN (SELECT event_id FROM claimed)
+"""
 _known_partitions: dict[str, set[date]] = {}  # by database URL
 _staged: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()  # sessions that have floyo_batch
 _partitions_lock = threading.Lock()
@@ -97,7 +108,7 @@ _VALUES = {
     "received_at": "received_at",
     "meta": "None if e.meta is None else _JSONB_V1 + e.meta",
 }
-_TS_AT, _ID_AT = COPY_COLUMNS.index("ts"), COPY_COLUMNS.index("event_id")
+_TS_AT = COPY_COLUMNS.index("ts")
 
 
 def _row_builder() -> Callable[[ValidEvent, int, int, timedelta, int, datetime], tuple[Any, ...]]:
@@ -120,50 +131,24 @@ def _rows(batch: ValidatedBatch, user_id: int, device_id: int) -> list[tuple[Any
     return [_row(e, user_id, device_id, skew, skew_ms, received_at) for _, e in batch.events]
 
 
-def _claim_all(scoped: ScopedConnection, rows: list[tuple[Any, ...]]) -> bool:
-    """Claim every event id by COPY (a third cheaper for the server than INSERT ... ON CONFLICT).
+def _store(scoped: ScopedConnection, batch: ValidatedBatch, rows: list[tuple[Any, ...]], *, resend: bool) -> list[int]:
+    """Stage the rows, claim their ids and move the claimed ones into ``events``; the indices of duplicates.
 
-    False, with the transaction rolled back, when one was already taken: a resend, rare.
+    Without ``resend`` every id must be new (a UniqueViolation otherwise: the usual case costs no anti-join).
     """
-    try:
-        with scoped.conn.cursor().copy(_CLAIM_ALL_SQL) as copy:
-            copy.set_types(("bytea",))
-            for key in sorted(row[_ID_AT] for row in rows):  # the global order (see _claim)
-                copy.write_row((key,))
-    except psycopg.errors.UniqueViolation:
-        scoped.rollback()
-        return False
-    return True
-
-
-def _claim(conn: psycopg.Connection[Any], batch: ValidatedBatch) -> set[str]:
-    """Claim the ids not yet stored; returns those claimed."""
-    # claim keys in one global order: concurrent batches overlapping in another order would deadlock
-    # (canonical ids sort as their uuids do); one array literal is much cheaper to send than a list
-    ids = "{" + ",".join(sorted(event.event_id for _, event in batch.events)) + "}"
-    cursor = conn.execute(_CLAIM_SQL, (ids,))
-    return {row[0] for row in cursor}
-
-
-def _store(scoped: ScopedConnection, batch: ValidatedBatch, rows: list[tuple[Any, ...]]) -> list[int]:
-    claimed = None if _claim_all(scoped, rows) else _claim(scoped.conn, batch)
-    duplicates = []
     conn = scoped.conn
     if conn not in _staged:
         conn.execute(_STAGE_SQL)
     with conn.cursor().copy(_COPY_SQL) as copy:
         copy.set_types(COPY_TYPES)
-        if claimed is None or len(claimed) == len(rows):  # the usual case: no duplicates
-            for row in rows:
-                copy.write_row(row)
-        else:
-            for (index, event), row in zip(batch.events, rows, strict=True):
-                if event.event_id in claimed:
-                    copy.write_row(row)
-                else:
-                    duplicates.append(index)
-    conn.execute(_MOVE_SQL)
-    return duplicates
+        for row in rows:
+            copy.write_row(row)
+    if not resend:
+        conn.execute(_CLAIM_ALL_SQL)
+        conn.execute(_MOVE_SQL)
+        return []
+    taken = {row[0] for row in conn.execute(_CLAIM_SOME_SQL)}
+    return [index for index, event in batch.events if event.event_id in taken] if taken else []
 
 
 def store_batch(scoped: ScopedConnection, batch: ValidatedBatch, *, user_id: int, device_id: int) -> StoreResult:
@@ -176,18 +161,26 @@ def store_batch(scoped: ScopedConnection, batch: ValidatedBatch, *, user_id: int
         return result
     rows = _rows(batch, user_id, device_id)
     months = {date(year, month, 1) for year, month in {(row[_TS_AT].year, row[_TS_AT].month) for row in rows}}
-    for attempt in (1, 2):
+    resend = partitions_renewed = False
+    while True:
         ensure_partitions(scoped, months)
         try:
-            duplicates = _store(scoped, batch, rows)
+            duplicates = _store(scoped, batch, rows, resend=resend)
             scoped.commit()
             _staged.add(scoped.conn)  # only now: a rollback would have undone the staging table's creation
             break
+        except psycopg.errors.UniqueViolation:
+            # one of the ids is this user's already (a resend): again, claiming only the free ones
+            scoped.rollback()
+            if resend:
+                raise
+            resend = True
         except psycopg.errors.CheckViolation:
             # a cached partition was dropped (retention, a fresh database): forget and recreate once
             scoped.rollback()
-            if attempt == 2:
+            if partitions_renewed:
                 raise
+            partitions_renewed = True
             forget_partitions()
     result.duplicates = sorted(result.duplicates + duplicates)
     result.accepted = len(batch.events) - len(duplicates)

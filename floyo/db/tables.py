@@ -65,5 +65,6 @@ events = Table(
 event_keys = Table(
     "event_keys",
     metadata,
+    Column("user_id", BigInteger, primary_key=True),
     Column("event_id", UUID(as_uuid=True), primary_key=True),
 )

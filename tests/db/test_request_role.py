@@ -121,7 +121,7 @@ def test_without_app_user_id_the_request_role_sees_no_row(conn, engine, client):
     device = make_device(engine)
     client.post("/api/v1/telemetry", json=make_batch([make_event()]), headers=device.headers)
     tables = _policed_tables(conn)
-    assert tables == sorted(["devices", "events", "users", *PER_USER_TABLES_0006])
+    assert tables == sorted(["devices", "event_keys", "events", "users", *PER_USER_TABLES_0006])
     as_request_role(conn)
     for table in tables:
         column = "id" if table == "users" else "user_id"
@@ -136,6 +136,24 @@ def test_with_app_user_id_the_request_role_sees_only_its_own_user(conn, engine):
     assert conn.execute("SELECT id, name FROM users").fetchall() == [(alice.user_id, alice.user)]
     assert conn.execute("SELECT user_id, name FROM devices").fetchall() == [(alice.user_id, alice.device)]
     assert bob.user_id != alice.user_id
+
+
+def test_event_keys_are_per_user_under_the_policy(conn, engine, client):
+    """A user sees and claims only its own ids: another user's id neither shows nor blocks."""
+    alice, bob = make_device(engine), make_device(engine)
+    event = make_event()
+    assert client.post("/api/v1/telemetry", json=make_batch([event]), headers=alice.headers).json()["accepted"] == 1
+    scope_to_user(conn, bob.user_id)
+    # deliberately no WHERE clause: only the policy can restrict this
+    assert conn.execute("SELECT count(*) FROM event_keys").fetchone() == (0,)
+    conn.execute("INSERT INTO event_keys (user_id, event_id) VALUES (%s, %s)", (bob.user_id, event["event_id"]))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+        conn.execute("INSERT INTO event_keys (user_id, event_id) VALUES (%s, gen_random_uuid())", (alice.user_id,))
+    conn.rollback()
+    scope_to_user(conn, alice.user_id)
+    assert conn.execute("SELECT user_id, event_id::text FROM event_keys").fetchall() == [
+        (alice.user_id, event["event_id"])
+    ]
 
 
 def test_the_request_role_cannot_change_users_or_devices(conn, engine):

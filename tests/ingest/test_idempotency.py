@@ -54,14 +54,6 @@ def test_the_same_id_twice_in_one_batch_is_stored_once(client, device, engine):
     assert paths == sorted([event["path"], other["path"]])
 
 
-def test_an_id_resent_by_another_user_is_not_stored_again(client, device, other_device, engine):
-    event = make_event()
-    assert client.post(URL, json=make_batch([event]), headers=device.headers).json()["accepted"] == 1
-    assert client.post(URL, json=make_batch([event]), headers=other_device.headers).json()["duplicates"] == [0]
-    assert stored_events(engine, other_device.user_id) == []
-    assert count_events(engine, [event["event_id"]]) == 1
-
-
 def test_overlapping_batches_in_opposite_orders_never_deadlock(engine, settings: Settings, device):
     """Two devices resending overlapping ids in different orders at once must both get answers, not a deadlock."""
     rounds, size = 6, 400
@@ -96,3 +88,30 @@ def test_concurrent_resends_in_process_store_each_event_once(engine, settings: S
     assert all(a + d == len(events) for a, d in answers)
     assert count_events(engine, [e["event_id"] for e in events]) == 300
     assert len({str(uuid.UUID(r["event_id"].hex)) for r in stored_events(engine, device.user_id)}) == 300
+
+
+def test_event_ids_are_per_user(client, device, other_device, engine):
+    """Another user's id is just a new event of yours: nothing tells you it exists, nothing lets you claim it."""
+    mine = make_event(path="a/one.txt")
+    assert client.post(URL, json=make_batch([mine]), headers=device.headers).json()["accepted"] == 1
+    theirs = dict(mine, path="b/two.txt")  # the same event_id, sent by someone else
+    answer = client.post(URL, json=make_batch([theirs]), headers=other_device.headers).json()
+    assert (answer["accepted"], answer["duplicate"]) == (1, 0)
+    assert [r["path"] for r in stored_events(engine, device.user_id)] == ["a/one.txt"]
+    assert [r["path"] for r in stored_events(engine, other_device.user_id)] == ["b/two.txt"]
+    # each user's own resend is still a duplicate, also in a batch mixing it with new ids
+    fresh = make_event(path="b/three.txt")
+    again = client.post(URL, json=make_batch([fresh, theirs]), headers=other_device.headers).json()
+    assert (again["accepted"], again["duplicates"]) == (1, [1])
+    assert client.post(URL, json=make_batch([mine]), headers=device.headers).json()["duplicates"] == [0]
+    assert count_events(engine, [mine["event_id"]]) == 2
+
+
+def test_claiming_ids_first_blocks_nobody(client, device, other_device, engine):
+    """User A sending ids B will use (the CSV loader's are predictable) does not make B's events duplicates."""
+    planned = [make_event(path=f"p/{i}.txt") for i in range(5)]
+    squat = client.post(URL, json=make_batch(planned[:3]), headers=other_device.headers).json()
+    assert squat["accepted"] == 3
+    answer = client.post(URL, json=make_batch(planned), headers=device.headers).json()
+    assert (answer["accepted"], answer["duplicate"]) == (5, 0)
+    assert len(stored_events(engine, device.user_id)) == 5

@@ -1,6 +1,6 @@
-"""Both ways the store claims event ids give the same answers: all new (COPY), or some already stored.
+"""Both ways the store claims event ids give the same answers: all new, or some already stored.
 
-New ids are claimed by one COPY into ``event_keys``; when one of them is already taken the COPY fails
+New ids are claimed by one plain INSERT into ``event_keys``; when one of them is already taken it fails
 and the batch is claimed again with ``INSERT ... ON CONFLICT DO NOTHING``. The answers and the stored
 rows must not depend on which way was taken.
 """
