@@ -31,17 +31,45 @@ def _no_nul(value: str | None, field: str) -> str | None:
     return value
 
 
-def _normalise_path(path: str) -> str:
-    path = path.replace("\\", "/").lstrip("/")
-    return path[2:] if path.startswith("./") else path
+# C0 and C1 controls and DEL: no file name needs them, and they forge log lines and terminal output
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_DRIVE = re.compile(r"[A-Za-z]:(?:/|$)")  # C:/ or C: (after backslashes became slashes)
+# an extension: letters or digits first, then those, '_', '+', '~' or '-' (css_t, c++, rst~); never '.', '/', space
+_EXTENSION = re.compile(r"[^\W_][\w+~-]*")
+
+
+def _normalise_path(path: str, field: str) -> str:
+    """``path`` relative to its root with '/' separators and no empty or '.' components.
+
+    Refused (a ValueError naming ``field``): control characters, absolute paths (/x, //host/x, C:/x) and '..'
+    components, which would name something outside the root to whatever later reads the path from disk.
+    """
+    if _CONTROL.search(path):
+        raise ValueError(f"{field}: control characters are not allowed in a path")
+    path = path.replace("\\", "/")
+    if path.startswith("/") or _DRIVE.match(path):
+        raise ValueError(f"{field}: {path[:64]!r} is absolute; send it relative to its root")
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise ValueError(f"{field}: '..' components are not allowed (the path must stay inside its root)")
+    return "/".join(parts)
+
+
+def _extension(ext: str) -> str:
+    """A client's extension, lower case without its leading dot; a ValueError when it is not an extension."""
+    ext = ext.lower().removeprefix(".")
+    if ext and not _EXTENSION.fullmatch(ext):
+        raise ValueError(f"ext: {ext[:40]!r} is not an extension (letters and digits, then also _ + ~ -)")
+    return ext
 
 
 def extension_of(path: str) -> str:
     """Lower-case extension without the dot ('' for none): ``data/a.CSV`` -> ``csv``."""
     base = posixpath.basename(path)
     stem, dot, ext = base.rpartition(".")
-    # a "suffix" longer than any real extension (README.some-long-note) is not one
-    return ext.lower() if dot and stem and len(ext) <= MAX_EXT_CHARS else ""
+    ext = ext.lower()
+    # a "suffix" longer than any real extension (README.some-long-note), or with spaces, is not one
+    return ext if dot and stem and len(ext) <= MAX_EXT_CHARS and _EXTENSION.fullmatch(ext) else ""
 
 
 class Event(BaseModel):
@@ -110,7 +138,8 @@ def _normalised_names(
     kind: str, path: str, ext: str | None, tool: str | None, dest_path: str | None
 ) -> tuple[str, str, str | None]:
     """What each kind needs, and the normalised path, extension and destination."""
-    path = _normalise_path(path)
+    path = _normalise_path(path, "path")
+    dest_path = None if dest_path is None else _normalise_path(dest_path, "dest_path")
     if kind == "run":
         if not tool:
             raise ValueError("a run event needs a tool")
@@ -118,8 +147,8 @@ def _normalised_names(
         raise ValueError(f"a {kind} event needs a path")
     if kind == "move" and not dest_path:
         raise ValueError("a move event needs a dest_path")
-    ext = extension_of(path) if ext is None else ext.lower().lstrip(".")
-    return path, ext, None if dest_path is None else _normalise_path(dest_path)
+    ext = extension_of(path) if ext is None else _extension(ext)
+    return path, ext, dest_path
 
 
 class ValidEvent(NamedTuple):

@@ -98,6 +98,7 @@ def test_production_refuses_placeholder_and_short_secrets(monkeypatch: pytest.Mo
         Settings()
     monkeypatch.setenv("FLOYO_JWT_SECRET", STRONG)
     s = Settings()
+    assert s.jwt_secret is not None
     assert s.jwt_secret.get_secret_value() == STRONG
     assert STRONG not in repr(s)
 

@@ -70,9 +70,16 @@ POOLS: dict[str, list[Any]] = {
     "path": [
         "src/a.py", "", "/", "./x.CSV", "\\win\\Path.TXT", "a" * 4096, "a" * 4097, "a\x00", None, MISSING, 7,
         ".bashrc", "dir/", "a/b.tar.GZ", "x." + "e" * 40, "./", "//x.py", "README", "ü/Ä.PNG",
+        "../x.py", "a/../b", "/etc/passwd", "C:\\x.py", "c:", "a\nb", "a\x7fb", "a\x85b", "a/./b//c.py", "...",
+        "a/b.c d", "x.c++", "notes.rst~", "..", "a/..b/c", "\\\\srv\\s",
     ],
-    "ext": [MISSING, None, "", ".PY", "py", "e" * 32, "e" * 33, "a\x00", 3, "..x", "TxT"],
-    "dest_path": [MISSING, None, "", "new/x.py", "\\a\\b.md", "d" * 4097, "\x00", 1, "./n.txt"],
+    "ext": [
+        MISSING, None, "", ".PY", "py", "e" * 32, "e" * 33, "a\x00", 3, "..x", "TxT", "../../x", "tar.gz", "c s",
+        "_x", "c++", "rst~", "css_t", "a\tb", "é", "/", ".",
+    ],
+    "dest_path": [
+        MISSING, None, "", "new/x.py", "\\a\\b.md", "d" * 4097, "\x00", 1, "./n.txt", "../n.txt", "/abs", "a\rb", "./",
+    ],
     "tool": [MISSING, None, "", "pytest", "t" * 256, "t" * 257, "\x00", 1, True],
     "exit_code": [MISSING, None, 0, -1, 2**31 - 1, 2**31, -(2**31 - 1), -(2**31), True, False, 1.0, "1", 2**70],
     "duration_ms": [MISSING, None, 0, -1, 2**53, 2**53 + 1, 1.5, True, "5", 120],
@@ -112,7 +119,7 @@ def test_the_fast_path_takes_realistic_events_with_the_models_values():
         make_event(),
         make_event(kind="run", path="", tool="pytest", exit_code=-1, duration_ms=1234, meta={"n": 1}),
         make_event(kind="run", tool="python", path="scripts/clean.py", ext="py", exit_code=0, duration_ms=3),
-        make_event(kind="move", path="\\old\\Name.TXT", dest_path="./new/name.txt"),
+        make_event(kind="move", path="old\\Name.TXT", dest_path="./new/name.txt"),
         make_event(path="./Data/Report.PDF", ts="2024-06-01T12:00:00+02:00", meta={"size": 10, "editor": "vim"}),
         make_event(path="Makefile", ext=".MK", ts="2026-01-02T03:04:05.123Z"),
         make_event(event_id=str(uuid.uuid4()).upper(), ts="2026-01-02T03:04:05"),

@@ -41,7 +41,22 @@ BAD_EVENTS: dict[str, tuple[object, tuple[str, ...]]] = {
     "not an object": ("modify data.csv", ("object",)),
     "null": (None, ("object",)),
     "missing path": ({k: v for k, v in make_event().items() if k != "path"}, ("path",)),
-    "empty path": (make_event(path="/"), ("path",)),
+    "empty path": (make_event(path="./"), ("path",)),
+    "absolute path": (make_event(path="/etc/passwd"), ("path", "absolute")),
+    "root path": (make_event(path="/"), ("path", "absolute")),
+    "UNC path": (make_event(path="\\\\server\\share\\x.txt"), ("path", "absolute")),
+    "drive path": (make_event(path="C:\\Windows\\win.ini"), ("path", "absolute")),
+    "escaping path": (make_event(path="../../etc/shadow"), ("path", "'..'")),
+    "escaping in the middle": (make_event(path="src/../../x.py"), ("path", "'..'")),
+    "escaping dest_path": (make_event(kind="move", dest_path="a/..\\..\\b.txt"), ("dest_path", "'..'")),
+    "absolute dest_path": (make_event(kind="move", dest_path="/tmp/x"), ("dest_path", "absolute")),
+    "newline in path": (make_event(path="a\nb.txt"), ("path", "control")),
+    "escape in dest_path": (make_event(kind="move", dest_path="a\x1b[2Jb.txt"), ("dest_path", "control")),
+    "C1 control in path": (make_event(path="a\x9bb.txt"), ("path", "control")),
+    "ext with a path": (make_event(ext="../../x"), ("ext", "not an extension")),
+    "ext with a dot": (make_event(ext="tar.gz"), ("ext", "not an extension")),
+    "ext with a space": (make_event(ext="c s v"), ("ext", "not an extension")),
+    "ext with a control": (make_event(ext="cs\tv"), ("ext", "not an extension")),
     "missing ts": ({k: v for k, v in make_event().items() if k != "ts"}, ("ts", "required")),
     "run without tool": (make_event(kind="run", path=""), ("tool",)),
     "move without dest_path": (make_event(kind="move"), ("dest_path",)),
@@ -109,8 +124,8 @@ def test_a_sent_at_out_of_range_in_utc_is_a_422(client, device, sent_at):
 def test_valid_optional_fields_are_normalised_and_stored(client, device, engine):
     events = [
         make_event(kind="run", path="", tool="pytest", exit_code=-1, duration_ms=1234, meta={"n": 1}),
-        make_event(kind="move", path="\\old\\Name.TXT", dest_path="./new/name.txt"),
-        make_event(path="./Data/Report.PDF", ts="2024-06-01T12:00:00+02:00"),
+        make_event(kind="move", path="old\\Name.TXT", dest_path="./new//name.txt"),
+        make_event(path="./Data/./Report.PDF", ts="2024-06-01T12:00:00+02:00"),
         make_event(path="Makefile", ext=".MK"),
     ]
     assert client.post(URL, json=make_batch(events), headers=device.headers).json()["accepted"] == 4
@@ -140,8 +155,9 @@ def test_meta_that_cannot_be_encoded_is_a_validation_error_not_a_type_error():
 
 
 def test_awkward_characters_are_stored_exactly(client, device, engine):
-    """COPY's text format has its own escapes: tabs, newlines, backslashes and quotes must survive it."""
-    awkward = 'we\tird\n"name" \\N é 😀 ,;.txt'
+    """COPY's text format has its own escapes: tabs, newlines, backslashes and quotes must survive it (paths may hold
+    no control characters: tabs and newlines are tried in the root, the tool and meta)."""
+    awkward = '"name" \\N é 😀 ,;... x.txt'
     event = make_event(path=f"dir/{awkward}", root="r\tt\\N", meta={"q": 'a"b\\c\td\ne', "emoji": "😀"})
     run = make_event(kind="run", path="", tool="py\\test\t\\N")
     assert client.post(URL, json=make_batch([event, run]), headers=device.headers).json()["accepted"] == 2
