@@ -42,7 +42,11 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     return body
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 def _gunzip(data: bytes, limit: int) -> bytes:
+    """Exactly one gzip member with nothing after it: anything else would be read in part and the rest ignored."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         body = inflater.decompress(data, limit + 1)
@@ -52,4 +56,15 @@ def _gunzip(data: bytes, limit: int) -> bytes:
         raise _too_large(limit)
     if not inflater.eof:
         raise MalformedRequest("malformed_gzip", "the gzip body is truncated")
+    rest = inflater.unused_data
+    if rest.startswith(_GZIP_MAGIC):
+        raise UnsupportedMediaType(
+            "gzip_multiple_members", "the gzip body has more than one member; send the whole body as one member"
+        )
+    if rest:
+        raise MalformedRequest(
+            "malformed_gzip",
+            f"the gzip body has {len(rest)} bytes of trailing data after its end",
+            {"bytes": len(rest)},
+        )
     return body

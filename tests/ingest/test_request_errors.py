@@ -93,6 +93,24 @@ def test_a_jwt_on_telemetry_is_a_403(client, device, settings: Settings, engine)
     assert stored_events(engine, device.user_id) == []
 
 
+@pytest.mark.parametrize(
+    ("tail", "status", "code", "words"),
+    [
+        (gzip.compress(b" "), 415, "gzip_multiple_members", "more than one member"),
+        (gzip.compress(b'{"events": []}'), 415, "gzip_multiple_members", "more than one member"),
+        (b"garbage", 400, "malformed_gzip", "7 bytes of trailing data"),
+        (b"\x00", 400, "malformed_gzip", "1 bytes of trailing data"),
+        (b"\x1f", 400, "malformed_gzip", "trailing data"),  # half a magic number is garbage too
+    ],
+)
+def test_gzip_is_exactly_one_member_with_nothing_after_it(client, device, engine, tail, status, code, words):
+    body = gzip.compress(orjson.dumps(make_batch([make_event()])))
+    error = assert_error(post_raw(client, device, body + tail, **{"Content-Encoding": "gzip"}), status, code)
+    assert words in error["message"]
+    assert stored_events(engine, device.user_id) == []
+    assert post_raw(client, device, body, **{"Content-Encoding": "gzip"}).json()["accepted"] == 1
+
+
 def test_a_body_over_the_limit_is_a_413(client_with, device, engine):
     client = client_with(FLOYO_MAX_BODY_BYTES=2048)
     big = make_batch([make_event(path=f"p/{i}.txt") for i in range(40)])
