@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     # --- database
     database_url: str | None = None
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_timeout: float = Field(default=10.0, gt=0, le=300)  # seconds a request waits for a connection: then 503
 
     # --- lake and mlflow
     lake_dir: Path | None = None
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
     max_future_skew_hours: float = Field(default=24.0, ge=0, le=24 * 366)
     rate_limit_per_second: float = Field(default=200.0, gt=0)
     rate_limit_burst: int = Field(default=400, ge=1)
+    max_exports_per_user: int = Field(default=2, ge=1)  # concurrent streamed exports per user (and process)
     # unset: a random secret generated on first start and kept in $FLOYO_DATA_DIR/jwt_secret (floyo.auth.jwt_key)
     jwt_secret: SecretStr | None = None
     jwt_audience: str | None = None  # when set, JWTs must carry it as ``aud``

@@ -23,6 +23,7 @@ from ingest.middleware import RequestContextMiddleware
 from ingest.ratelimit import TokenBucketLimiter
 from ingest.responses import OrjsonResponse
 from ingest.routes import events, health, telemetry
+from ingest.streaming import ConcurrencyLimiter
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,14 @@ async def _database_down(_: Request, exc: Exception) -> OrjsonResponse:
     log.error("database unavailable: %s", type(exc).__name__)
     response = _error(503, "database_unavailable", "the database is unavailable; retry later")
     response.headers["retry-after"] = "5"
+    return response
+
+
+async def _pool_exhausted(_: Request, exc: Exception) -> OrjsonResponse:
+    # every connection is busy (a burst, slow queries): the client should come back, the server is not broken
+    log.warning("connection pool exhausted: %s", exc)
+    response = _error(503, "database_busy", "all database connections are busy; retry shortly")
+    response.headers["retry-after"] = "2"
     return response
 
 
@@ -101,12 +110,14 @@ def configure_app(app: FastAPI, settings: Settings) -> None:
     jwt_key(settings)  # generated on first start (or refused now, not at the first person's request)
     app.state.settings = settings
     app.state.limiter = TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    app.state.exports = ConcurrencyLimiter(settings.max_exports_per_user)
     app.add_middleware(RequestContextMiddleware)
     app.add_exception_handler(FloyoError, _floyo_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_down)
     app.add_exception_handler(psycopg.OperationalError, _database_down)
+    app.add_exception_handler(sqlalchemy.exc.TimeoutError, _pool_exhausted)
     app.add_exception_handler(Exception, _unexpected)
 
 

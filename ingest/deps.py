@@ -8,8 +8,9 @@ even when they do not ask; only the operations routes (health, readiness, metric
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import psycopg
@@ -20,6 +21,8 @@ from floyo.auth import Principal, authenticate, user_by_name
 from floyo.db.scoping import ScopedConnection, scoped_connection
 from floyo.errors import Forbidden, NotFound
 from floyo.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -42,6 +45,7 @@ class RequestScope:
 
     principal: Principal
     scoped: ScopedConnection
+    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def conn(self) -> psycopg.Connection[Any]:
@@ -69,6 +73,19 @@ class RequestScope:
         """Commit the route's work now (before answering), keeping the scope for anything after."""
         self.scoped.commit()
 
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Run ``closer`` when the request is over (answered, failed or abandoned by its client), before the
+        connection is committed and returned: a stream's cursor is closed on its own connection."""
+        self._closers.append(closer)
+
+    def close(self) -> None:
+        """Run the closers, newest first; one failing does not keep the others from running."""
+        while self._closers:
+            try:
+                self._closers.pop()()
+            except Exception:
+                log.exception("closing a request's stream failed")
+
 
 def get_request_scope(
     request: Request,
@@ -88,7 +105,11 @@ def get_request_scope(
         key = f"d{principal.device_id}" if principal.device_id is not None else f"u{principal.user_id}"
         request.app.state.limiter.check(key)
         scoped.switch_to(principal.user_id)
-        yield RequestScope(principal, scoped)
+        scope = RequestScope(principal, scoped)
+        try:
+            yield scope
+        finally:
+            scope.close()
 
 
 ScopedConn = Annotated[RequestScope, Depends(get_request_scope)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -113,7 +113,7 @@ def list_events(
 
 def iter_event_rows(
     conn: psycopg.Connection[Any], f: EventFilter, *, chunk: int = 20_000
-) -> Iterator[list[tuple[Any, ...]]]:
+) -> Generator[list[tuple[Any, ...]], None, None]:
     """Every matching event in (ts, seq) order, in chunks, through a server-side cursor on a scoped connection."""
     where, params = _where(f)
     with conn.cursor(name="floyo_export") as cur:
@@ -131,7 +131,7 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def export_csv(chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[bytes]:
+def export_csv(chunks: Iterator[list[tuple[Any, ...]]]) -> Generator[bytes, None, None]:
     """CSV bytes (header first), one piece per chunk of rows."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -144,7 +144,7 @@ def export_csv(chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[bytes]:
         yield buf.getvalue().encode()
 
 
-def export_parquet(chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[bytes]:
+def export_parquet(chunks: Iterator[list[tuple[Any, ...]]]) -> Generator[bytes, None, None]:
     """Parquet bytes, one row group per chunk of rows, streamed as they are written."""
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -40,6 +40,7 @@ def get_engine() -> Engine:
                 resolve_database_url(settings),
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_pool_size,
+                pool_timeout=settings.db_pool_timeout,
                 pool_pre_ping=True,
             )
         return _engine

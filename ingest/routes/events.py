@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -14,6 +14,7 @@ from floyo.events import EventKind
 from ingest.deps import ScopedConn, protected_router
 from ingest.queries import EventFilter, export_csv, export_parquet, iter_event_rows, list_events
 from ingest.responses import OrjsonResponse
+from ingest.streaming import ClosableStream
 
 router = protected_router(tags=["events"])
 
@@ -55,19 +56,27 @@ async def get_events(
 
 
 @router.get("/api/v1/events/export", response_class=StreamingResponse)
-def export_events(
+async def export_events(
+    request: Request,
     scope: ScopedConn,
     f: FilterDep,
     format: Annotated[Literal["csv", "parquet"], Query(description="csv or parquet")] = "csv",
 ) -> StreamingResponse:
-    """All the caller's matching events, streamed as CSV or Parquet."""
+    """All the caller's matching events, streamed as CSV or Parquet (a few at a time per user: 429 beyond)."""
+    # bounded per user (the one who asks, admins included): one user's downloads cannot hold the whole pool
+    scope.on_close(request.app.state.exports.acquire(f"u{scope.principal.user_id}"))
+    if await request.is_disconnected():  # gone while waiting for a connection: do not run the query
+        return StreamingResponse(iter(()), status_code=499)
     chunks = iter_event_rows(scope.conn, f)
+    scope.on_close(chunks.close)
+    stream = ClosableStream(export_parquet(chunks) if format == "parquet" else export_csv(chunks))
+    scope.on_close(stream.close)  # before the connection is committed and returned, whatever the client did
     if format == "parquet":
         return StreamingResponse(
-            export_parquet(chunks), media_type="application/vnd.apache.parquet",
+            stream, media_type="application/vnd.apache.parquet",
             headers={"content-disposition": 'attachment; filename="events.parquet"'},
         )  # fmt: skip
     return StreamingResponse(
-        export_csv(chunks), media_type="text/csv; charset=utf-8",
+        stream, media_type="text/csv; charset=utf-8",
         headers={"content-disposition": 'attachment; filename="events.csv"'},
     )  # fmt: skip
