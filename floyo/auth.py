@@ -212,11 +212,11 @@ def issue_jwt(settings: Settings, *, user: str, ttl: timedelta = timedelta(hours
     return jwt.encode(claims, jwt_key(settings), algorithm=JWT_ALGORITHM)
 
 
-def authenticate_jwt(conn: psycopg.Connection[Any], settings: Settings, token: str) -> Principal:
-    """The principal behind a person's JWT; Unauthorized when invalid, expired or for an unknown user.
+def verify_jwt(settings: Settings, token: str) -> str:
+    """The subject (user name) of a person's JWT, checked without the database; Unauthorized when invalid.
 
     Strict: HS256 only (no ``none``, no key confusion), ``exp`` and ``sub`` required, ``aud`` and ``iss`` checked
-    when configured (and a token naming an audience is refused when none is configured).
+    when configured (and a token naming an audience refused when none is configured).
     """
     required = ["sub", "exp"]
     if settings.jwt_audience:
@@ -239,20 +239,40 @@ def authenticate_jwt(conn: psycopg.Connection[Any], settings: Settings, token: s
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject:
         raise Unauthorized("invalid_token", "the bearer token's subject must be a non-empty string")
+    return subject
+
+
+def principal_for_subject(conn: psycopg.Connection[Any], subject: str) -> Principal:
+    """The user a verified JWT names; Unauthorized when there is no such user."""
     principal = user_by_name(conn, subject)
     if principal is None:
         raise Unauthorized("unknown_user", "the bearer token's subject is not a Floyo user")
     return principal
 
 
-def authenticate(conn: psycopg.Connection[Any], settings: Settings, authorization: str | None) -> Principal:
-    """Resolve an ``Authorization`` header: device tokens start with ``floyo_``, anything else is a JWT."""
+def authenticate_jwt(conn: psycopg.Connection[Any], settings: Settings, token: str) -> Principal:
+    """The principal behind a person's JWT; Unauthorized when invalid, expired or for an unknown user."""
+    return principal_for_subject(conn, verify_jwt(settings, token))
+
+
+def bearer_credential(authorization: str | None) -> str:
+    """The credential of an ``Authorization: Bearer`` header (no database); Unauthorized when absent or malformed."""
     if not authorization:
         raise Unauthorized("missing_token", "send 'Authorization: Bearer <token>'")
     scheme, _, credential = authorization.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthorized("bad_authorization", "the Authorization header must be 'Bearer <token>'")
-    credential = credential.strip()
-    if credential.startswith(TOKEN_PREFIX):
+    return credential.strip()
+
+
+def is_device_token(credential: str) -> bool:
+    """Device tokens start with ``floyo_``; anything else is a JWT."""
+    return credential.startswith(TOKEN_PREFIX)
+
+
+def authenticate(conn: psycopg.Connection[Any], settings: Settings, authorization: str | None) -> Principal:
+    """Resolve an ``Authorization`` header: device tokens start with ``floyo_``, anything else is a JWT."""
+    credential = bearer_credential(authorization)
+    if is_device_token(credential):
         return authenticate_device(conn, credential)
     return authenticate_jwt(conn, settings, credential)

@@ -33,7 +33,7 @@ def _no_nul(value: str | None, field: str) -> str | None:
 
 # C0 and C1 controls and DEL: no file name needs them, and they forge log lines and terminal output
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_DRIVE = re.compile(r"[A-Za-z]:(?:/|$)")  # C:/ or C: (after backslashes became slashes)
+_DRIVE = re.compile(r"[A-Za-z]:")  # a first component like C: (C:/x, ./C:/x) names a Windows drive
 # an extension: letters or digits first, then those, '_', '+', '~' or '-' (css_t, c++, rst~); never '.', '/', space
 _EXTENSION = re.compile(r"[^\W_][\w+~-]*")
 
@@ -47,9 +47,9 @@ def _normalise_path(path: str, field: str) -> str:
     if _CONTROL.search(path):
         raise ValueError(f"{field}: control characters are not allowed in a path")
     path = path.replace("\\", "/")
-    if path.startswith("/") or _DRIVE.match(path):
-        raise ValueError(f"{field}: {path[:64]!r} is absolute; send it relative to its root")
     parts = [part for part in path.split("/") if part not in ("", ".")]
+    if path.startswith("/") or (parts and _DRIVE.fullmatch(parts[0])):
+        raise ValueError(f"{field}: {path[:64]!r} is absolute; send it relative to its root")
     if ".." in parts:
         raise ValueError(f"{field}: '..' components are not allowed (the path must stay inside its root)")
     return "/".join(parts)

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     max_future_skew_hours: float = Field(default=24.0, ge=0, le=24 * 366)
     rate_limit_per_second: float = Field(default=200.0, gt=0)
     rate_limit_burst: int = Field(default=400, ge=1)
+    auth_failures_per_minute: float = Field(default=10.0, gt=0)  # failed authentications per client address...
+    auth_failure_burst: int = Field(default=20, ge=1)  # ...after a burst of this many
     max_exports_per_user: int = Field(default=2, ge=1)  # concurrent streamed exports per user (and process)
     # unset: a random secret generated on first start and kept in $FLOYO_DATA_DIR/jwt_secret (floyo.auth.jwt_key)
     jwt_secret: SecretStr | None = None

@@ -20,7 +20,7 @@ from floyo.errors import FloyoError, RateLimited, Unauthorized
 from floyo.logs import configure_logging
 from floyo.settings import Settings, get_settings
 from ingest.middleware import RequestContextMiddleware
-from ingest.ratelimit import TokenBucketLimiter
+from ingest.ratelimit import auth_failure_limiter, request_limiter
 from ingest.responses import OrjsonResponse
 from ingest.routes import events, health, telemetry
 from ingest.streaming import ConcurrencyLimiter
@@ -109,7 +109,8 @@ def configure_app(app: FastAPI, settings: Settings) -> None:
     """What every Floyo app has: its settings, the rate limiter, the request middleware and the error mapping."""
     jwt_key(settings)  # generated on first start (or refused now, not at the first person's request)
     app.state.settings = settings
-    app.state.limiter = TokenBucketLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    app.state.limiter = request_limiter(settings)
+    app.state.auth_failures = auth_failure_limiter(settings)
     app.state.exports = ConcurrencyLimiter(settings.max_exports_per_user)
     app.add_middleware(RequestContextMiddleware)
     app.add_exception_handler(FloyoError, _floyo_error)

@@ -17,10 +17,19 @@ import psycopg
 from fastapi import APIRouter, Depends, Header, Request
 from sqlalchemy import Engine
 
-from floyo.auth import Principal, authenticate, user_by_name
+from floyo.auth import (
+    Principal,
+    authenticate_device,
+    bearer_credential,
+    is_device_token,
+    principal_for_subject,
+    user_by_name,
+    verify_jwt,
+)
 from floyo.db.scoping import ScopedConnection, scoped_connection
-from floyo.errors import Forbidden, NotFound
+from floyo.errors import Forbidden, NotFound, Unauthorized
 from floyo.settings import Settings
+from ingest.ratelimit import FailureLimiter, TokenBucketLimiter, auth_failure_limiter, request_limiter
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +96,21 @@ class RequestScope:
                 log.exception("closing a request's stream failed")
 
 
+def _limiters(request: Request, settings: Settings) -> tuple[TokenBucketLimiter, FailureLimiter]:
+    """The app's request and authentication-failure limiters (made on first use by an app that set none)."""
+    state = request.app.state
+    if getattr(state, "limiter", None) is None:
+        state.limiter = request_limiter(settings)
+    if getattr(state, "auth_failures", None) is None:
+        state.auth_failures = auth_failure_limiter(settings)
+    return state.limiter, state.auth_failures
+
+
+def client_address(request: Request) -> str:
+    """The client's address (the proxy's, unless uvicorn is told to trust its forwarding headers)."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_request_scope(
     request: Request,
     settings: SettingsDep,
@@ -95,15 +119,33 @@ def get_request_scope(
 ) -> Iterator[RequestScope]:
     """Authenticate the caller, apply its rate limit, and yield its scoped connection; committed after the route.
 
-    The exit runs after the response is sent (so a streamed export keeps its cursor): a route whose answer
-    depends on its writes being durable commits itself first (``RequestScope.commit``).
+    An address with too many recent authentication failures is refused before any database work, and so is a
+    malformed header or a JWT that fails its checks (they need no database). The exit runs after the response
+    is sent (so a streamed export keeps its cursor): a route whose answer depends on its writes being durable
+    commits itself first (``RequestScope.commit``).
     """
+    limiter, failures = _limiters(request, settings)
+    address = client_address(request)
+    failures.check(address)
+    try:
+        credential = bearer_credential(authorization)
+        subject = None if is_device_token(credential) else verify_jwt(settings, credential)
+    except Unauthorized:
+        failures.record(address)
+        raise
     with scoped_connection(engine) as scoped:
-        principal = authenticate(scoped.conn, settings, authorization)
+        try:
+            if subject is None:
+                principal = authenticate_device(scoped.conn, credential)
+            else:
+                principal = principal_for_subject(scoped.conn, subject)
+        except Unauthorized:
+            failures.record(address)
+            raise
         # the token check may stamp last_used_at: commit it now, so no device row lock is held for the request
         scoped.commit()
         key = f"d{principal.device_id}" if principal.device_id is not None else f"u{principal.user_id}"
-        request.app.state.limiter.check(key)
+        limiter.check(key)
         scoped.switch_to(principal.user_id)
         scope = RequestScope(principal, scoped)
         try:
