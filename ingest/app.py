@@ -19,6 +19,7 @@ from floyo.db import get_engine, reset_engine
 from floyo.errors import FloyoError, RateLimited, Unauthorized
 from floyo.logs import configure_logging
 from floyo.settings import Settings, get_settings
+from ingest.docs import install_docs
 from ingest.middleware import RequestContextMiddleware
 from ingest.ratelimit import auth_failure_limiter, request_limiter
 from ingest.responses import OrjsonResponse
@@ -120,6 +121,7 @@ def configure_app(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(psycopg.OperationalError, _database_down)
     app.add_exception_handler(sqlalchemy.exc.TimeoutError, _pool_exhausted)
     app.add_exception_handler(Exception, _unexpected)
+    install_docs(app)
 
 
 ROUTERS = (telemetry.router, events.router, health.router)

@@ -20,6 +20,8 @@ _SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
+    # API answers are data, never a page: nothing in them may load or run (the docs pages set their own)
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 ]
 
 
@@ -70,7 +72,9 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
-                headers.extend(_SECURITY_HEADERS)
+                present = {name.lower() for name, _ in headers}
+                # a response's own policy or caching wins over the defaults (two policies would both apply)
+                headers.extend(h for h in _SECURITY_HEADERS if h[0] not in present)
                 message["headers"] = headers
             await send(message)
 

@@ -3,6 +3,7 @@ failures limited per client address before any database work."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -17,7 +18,7 @@ from tests.ingest.test_request_errors import assert_error
 from tests.utils.factories import make_device
 from tests.utils.server import running_server
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = os.environ.get("FLOYO_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")  # as tests/jobs; own prefix
 EVENTS = "/api/v1/events"
 FORGED = {"Authorization": "Bearer floyo_not-a-real-token"}
 
