@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from importlib.resources import files
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
 from floyo.errors import NotFound
@@ -71,25 +71,30 @@ def _redoc_page(title: str, openapi_url: str) -> str:
 
 
 def install_docs(app: FastAPI) -> None:
-    """Serve /docs, /redoc and their assets on ``app`` (built with ``docs_url=None, redoc_url=None``)."""
+    """Serve /docs, /redoc and their assets on ``app`` (built with ``docs_url=None, redoc_url=None``).
+
+    Plain Starlette routes, as FastAPI's own docs are: pages, not API operations (no schema, no request scope).
+    """
     openapi_url = app.openapi_url or "/openapi.json"
     swagger, init, redoc = _swagger_page(app.title), _swagger_init(openapi_url), _redoc_page(app.title, openapi_url)
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
+    async def swagger_ui(_: Request) -> Response:
         return HTMLResponse(swagger, headers=_HEADERS)
 
-    @app.get("/docs/swagger-init.js", include_in_schema=False)
-    async def swagger_init() -> Response:
+    async def swagger_init(_: Request) -> Response:
         return Response(init, media_type="text/javascript; charset=utf-8", headers=_HEADERS)
 
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc_ui() -> HTMLResponse:
+    async def redoc_ui(_: Request) -> Response:
         return HTMLResponse(redoc, headers=_HEADERS)
 
-    @app.get(ASSETS_PATH + "/{name}", include_in_schema=False)
-    async def docs_asset(name: str) -> Response:
+    async def docs_asset(request: Request) -> Response:
+        name = request.path_params["name"]
         media_type = _ASSETS.get(name)
         if media_type is None:  # a fixed list: never a path into the package
             raise NotFound("no_such_asset", f"no documentation asset named {name!r}")
         return Response(asset(name), media_type=media_type, headers=_ASSET_HEADERS)
+
+    app.add_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_route("/docs/swagger-init.js", swagger_init, include_in_schema=False)
+    app.add_route("/redoc", redoc_ui, include_in_schema=False)
+    app.add_route(ASSETS_PATH + "/{name}", docs_asset, include_in_schema=False)
