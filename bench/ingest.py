@@ -353,6 +353,7 @@ COPY_TYPES = tuple(
     "uuid" if BY_NAME[c].pg_type == "uuid" else t for c, t in zip(COPY_COLUMNS, SERVER_COPY_TYPES, strict=True)
 )
 _ID_AT, _META_AT = COPY_COLUMNS.index("event_id"), COPY_COLUMNS.index("meta")
+_USER_AT = COPY_COLUMNS.index("user_id")
 
 
 def equivalent_rows(seed: int, n: int, batch: int, user_id: int, device_id: int) -> list[list[tuple[Any, ...]]]:
@@ -431,17 +432,18 @@ def copy_text(conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> Non
 
 _UNNEST_SQL = f"""
 WITH claimed AS (
-    INSERT INTO event_keys (event_id) SELECT unnest(%s::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id
+    INSERT INTO event_keys (user_id, event_id) SELECT unnest(%s::bigint[]), unnest(%s::uuid[])
+    ON CONFLICT DO NOTHING RETURNING user_id, event_id
 )
 INSERT INTO events ({_COLUMNS})
-SELECT r.* FROM unnest({", ".join(f"%s::{BY_NAME[c].pg_type}[]" for c in COPY_COLUMNS)}) AS r({_COLUMNS}) JOIN claimed USING (event_id)
+SELECT r.* FROM unnest({", ".join(f"%s::{BY_NAME[c].pg_type}[]" for c in COPY_COLUMNS)}) AS r({_COLUMNS}) JOIN claimed USING (user_id, event_id)
 ON CONFLICT DO NOTHING
 """
 
 
 def insert_unnest(conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> None:
     columns = [list(col) for col in zip(*rows, strict=True)]
-    conn.execute(_UNNEST_SQL, [columns[_ID_AT], *columns])
+    conn.execute(_UNNEST_SQL, [columns[_USER_AT], columns[_ID_AT], *columns])
 
 
 def ensure_partitions(url: str, batches: list[list[tuple[Any, ...]]]) -> None:
