@@ -168,3 +168,52 @@ def test_the_job_logs_what_retention_deletes_before_deleting(
     export_and_build(db.settings, engine=db.engine, on_retention=lambda plan: seen.append((plan, _counts(db))))
     assert [(p.rows, counts) for p, counts in seen] == [(2, (total - 10 + 2, total - 10 + 2))]  # before deleting
     assert _counts(db) == (total - 10, total - 10)
+
+
+@pytest.mark.slow
+def test_ingest_keeps_flowing_while_retention_deletes(with_retention: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Old months detached concurrently, the rest in small batches: a batch sent meanwhile waits for one small
+    transaction at most, never for the whole deletion (which held an ACCESS EXCLUSIVE lock on events before)."""
+    import threading
+    import time
+
+    from ingest import lake_retention
+    from ingest.lake_export import run_retention
+
+    db = with_retention(30)
+    # two whole old months (dropped as partitions) and old rows in the month of the cut-off (deleted in batches)
+    old = events_at(days_ago(95), 20_000, step=timedelta(minutes=2)) + events_at(
+        days_ago(40), 20_000, step=timedelta(seconds=8)
+    )
+    for start in range(0, len(old), 5000):
+        assert db.ingest(old[start : start + 5000]) == 5000
+    monkeypatch.setattr(lake_retention, "BATCH_ROWS", 100)  # many short transactions: a long retention
+    latencies: list[float] = []
+    done = threading.Event()
+    outcome: list[object] = []
+
+    def retain() -> None:
+        try:
+            outcome.append(run_retention(db.engine, db.settings))
+        except Exception as exc:  # reported below
+            outcome.append(exc)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=retain)
+    started = time.monotonic()
+    worker.start()
+    while not done.is_set():
+        batch = events_at(days_ago(1), 50, step=timedelta(seconds=1))
+        sent = time.monotonic()
+        assert db.ingest(batch) == 50
+        latencies.append(time.monotonic() - sent)
+    worker.join()
+    took = time.monotonic() - started
+    plan = outcome[0]
+    assert isinstance(plan, RetentionPlan), plan
+    assert plan.rows == len(old)
+    assert _counts(db) == (50 * len(latencies), 50 * len(latencies))  # only the new events and their ids are left
+    assert len(latencies) >= 5, f"only {len(latencies)} batches were stored during {took:.1f} s of retention"
+    assert took > 1.0  # long enough for the latencies to say something
+    assert max(latencies) < took / 4, f"a batch waited {max(latencies):.2f} s of {took:.1f} s"
