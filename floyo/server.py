@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+from pathlib import Path
+
 from floyo.logs import configure_logging
 from floyo.settings import get_settings
 
@@ -22,6 +27,7 @@ def run_server(*, host: str | None = None, port: int | None = None, workers: int
     jwt_key(settings)  # the generated secret exists (or is refused) before any worker starts
     # resolve once here so the embedded server is up (and migrated) before workers fork
     migrate.upgrade(resolve_database_url(settings))
+    _metrics_across_workers(settings.data_dir)
     uvicorn.run(
         "serving.app:create_app",
         factory=True,
@@ -33,3 +39,13 @@ def run_server(*, host: str | None = None, port: int | None = None, workers: int
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,
     )
+
+
+def _metrics_across_workers(data_dir: Path) -> None:
+    """Prometheus multiprocess mode: a fresh directory for this server's metric files, named to the workers by
+    ``PROMETHEUS_MULTIPROC_DIR`` (read when they import prometheus_client; ``ingest.metrics`` sums them)."""
+    directory = data_dir.expanduser() / "metrics" / str(os.getpid())
+    shutil.rmtree(directory, ignore_errors=True)  # a reused pid's leftovers would be counted
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    atexit.register(shutil.rmtree, directory, True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine, text
 
 from floyo.db.migrate import current_revision, head_revision
 from ingest.deps import EngineDep
-from ingest.metrics import registry
+from ingest.metrics import exposition
 from ingest.responses import OrjsonResponse
 
 router = APIRouter(tags=["operations"])
@@ -51,4 +51,4 @@ async def readiness(request: Request, engine: EngineDep) -> OrjsonResponse:
 @router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
     """Prometheus metrics in the text exposition format."""
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

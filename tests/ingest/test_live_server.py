@@ -184,3 +184,30 @@ def test_sigterm_finishes_the_request_in_flight(database_url, tmp_path, device, 
         assert orjson.loads(answer.read())["accepted"] == 1
         assert own.proc.wait(timeout=30) in (0, -15)
     assert [str(r["event_id"]) for r in stored_events(engine, device.user_id)] == [event["event_id"]]
+
+
+def _counted(metrics: str, route: str) -> float:
+    """The requests to ``route`` answered 200, as one scrape of /metrics reports them."""
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("floyo_http_requests_total{") and f'route="{route}"' in line and 'status="200"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.mark.slow
+def test_metrics_add_up_every_worker(database_url, tmp_path, device):
+    """With two workers each scrape reports the whole server's requests, not one worker's (multiprocess mode)."""
+    env = {"FLOYO_ENV": "test", "FLOYO_DATABASE_URL": database_url, "FLOYO_DATA_DIR": str(tmp_path / "d")}
+    with running_server(env, workers=2) as server:
+        for _ in range(30):  # a new connection each time: both workers answer some
+            with httpx.Client(base_url=server.url, timeout=30) as http:
+                assert http.get("/api/v1/events?limit=1", headers=device.headers).status_code == 200
+        scrapes = []
+        for _ in range(6):
+            with httpx.Client(base_url=server.url, timeout=30) as http:
+                scrapes.append(_counted(http.get("/metrics").text, "/api/v1/events"))
+        files = list((tmp_path / "d" / "metrics").glob("*/*.db"))
+    assert scrapes == [30.0] * 6
+    assert files  # the workers' metric files, in this server's own directory
+    assert not (tmp_path / "d" / "metrics").exists() or not list((tmp_path / "d" / "metrics").glob("*/*.db"))
