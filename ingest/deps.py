@@ -30,6 +30,7 @@ from floyo.db.scoping import ScopedConnection, scoped_connection
 from floyo.errors import Forbidden, NotFound, Unauthorized
 from floyo.settings import Settings
 from ingest.ratelimit import FailureLimiter, TokenBucketLimiter, auth_failure_limiter, request_limiter
+from ingest.responses import AUTH_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -176,4 +177,5 @@ AdminPrincipal = Annotated[Principal, Depends(get_admin)]
 
 def protected_router(**kwargs: Any) -> APIRouter:
     """A router whose every route authenticates and runs scoped, whether or not it asks for ``ScopedConn``."""
+    kwargs["responses"] = {**AUTH_ERRORS, **kwargs.get("responses", {})}
     return APIRouter(dependencies=[Depends(get_request_scope)], **kwargs)

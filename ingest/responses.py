@@ -5,13 +5,42 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from pydantic import BaseModel
+from starlette.responses import JSONResponse
 
 
-class OrjsonResponse(Response):
-    """``application/json`` rendered with orjson."""
+class OrjsonResponse(JSONResponse):
+    """``application/json`` rendered with orjson (a JSONResponse, so the OpenAPI shows the route's model)."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable machine-readable ``code``, a message for people, and details when useful."""
+
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
+def error_responses(codes: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these statuses, each with the error body and its description."""
+    return {code: {"model": ErrorBody, "description": text} for code, text in codes.items()}
+
+
+# what any authenticated route may answer besides its own
+AUTH_ERRORS = error_responses({
+    401: "missing, malformed, unknown, revoked or expired token",
+    422: "invalid parameters",
+    429: "rate limited, or too many authentication failures from this address (see Retry-After)",
+    503: "database unavailable or all its connections busy (see Retry-After)",
+})  # fmt: skip

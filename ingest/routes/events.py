@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from floyo.events import EventKind
 from ingest.deps import ScopedConn, protected_router
 from ingest.queries import EventFilter, export_csv, export_parquet, iter_event_rows, list_events
-from ingest.responses import OrjsonResponse
+from ingest.responses import OrjsonResponse, error_responses
 from ingest.streaming import ClosableStream
 
 router = protected_router(tags=["events"])
@@ -41,9 +41,10 @@ def _filter(
 
 
 FilterDep = Annotated[EventFilter, Depends(_filter)]
+_ACT_FOR_ERRORS = error_responses({403: "only an admin may name another user", 404: "no such user"})
 
 
-@router.get("/api/v1/events", response_model=EventPage)
+@router.get("/api/v1/events", response_model=EventPage, responses=_ACT_FOR_ERRORS)
 async def get_events(
     scope: ScopedConn,
     f: FilterDep,
@@ -55,7 +56,19 @@ async def get_events(
     return OrjsonResponse({"events": events, "next_cursor": next_cursor})
 
 
-@router.get("/api/v1/events/export", response_class=StreamingResponse)
+_EXPORT_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the events, streamed",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    **_ACT_FOR_ERRORS,
+}
+
+
+@router.get("/api/v1/events/export", response_class=StreamingResponse, responses=_EXPORT_CONTENT)
 async def export_events(
     request: Request,
     scope: ScopedConn,

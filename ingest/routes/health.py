@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, text
 
 from floyo.db.migrate import current_revision, head_revision
@@ -15,7 +18,23 @@ from ingest.responses import OrjsonResponse
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/health")
+class Liveness(BaseModel):
+    """The process answers."""
+
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    """Whether the API can serve, and each check's state ("ok" or what is wrong); an app composed on top adds
+    its own fields (serving: the model versions it serves)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str]
+
+
+@router.get("/health", response_model=Liveness)
 async def health() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
@@ -35,7 +54,10 @@ def readiness_checks(engine: Engine) -> dict[str, str]:
     return checks
 
 
-@router.get("/health/readiness")
+@router.get(
+    "/health/readiness", response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "not ready: the failing check says why"}},
+)  # fmt: skip
 async def readiness(request: Request, engine: EngineDep) -> OrjsonResponse:
     """Readiness: 200 when the database is reachable and migrated to head, else 503 with the failing check."""
     checks = await run_in_threadpool(readiness_checks, engine)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
@@ -11,7 +9,7 @@ from pydantic import BaseModel
 from floyo.errors import Forbidden
 from floyo.events import Event
 from ingest.deps import ScopedConn, SettingsDep, protected_router
-from ingest.responses import OrjsonResponse
+from ingest.responses import OrjsonResponse, error_responses
 from ingest.routes.body import read_json_body
 from ingest.service import ingest_body
 
@@ -41,14 +39,10 @@ class TelemetryResult(BaseModel):
     rejections: list[RejectedEvent]
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text}
-    for code, text in {
-        400: "malformed JSON or gzip", 401: "missing, unknown or revoked token", 403: "not a device token",
-        413: "body or event count over the limit", 415: "not application/json", 422: "body is not a batch",
-        429: "rate limited (see Retry-After)",
-    }.items()
-}  # fmt: skip
+_ERRORS = error_responses({
+    400: "malformed JSON or gzip", 403: "not a device token", 413: "body or event count over the limit",
+    415: "not application/json, or a gzip body of several members", 422: "body is not a batch",
+})  # fmt: skip
 
 
 @router.post(
