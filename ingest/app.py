@@ -22,7 +22,7 @@ from floyo.settings import Settings, get_settings
 from ingest.docs import install_docs
 from ingest.middleware import RequestContextMiddleware
 from ingest.ratelimit import auth_failure_limiter, request_limiter
-from ingest.responses import OrjsonResponse
+from ingest.responses import INTERNAL_ERROR, OrjsonResponse
 from ingest.routes import events, health, telemetry
 from ingest.streaming import ConcurrencyLimiter
 
@@ -73,7 +73,7 @@ async def _pool_exhausted(_: Request, exc: Exception) -> OrjsonResponse:
 
 async def _unexpected(_: Request, exc: Exception) -> OrjsonResponse:
     log.exception("unhandled error", exc_info=exc)
-    return _error(500, "internal_error", "an unexpected error occurred; it has been logged with the request id")
+    return OrjsonResponse(INTERNAL_ERROR.model_dump(), status_code=500)
 
 
 def with_event_schemas(app: FastAPI) -> None:

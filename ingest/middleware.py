@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from floyo.logs import request_id_var
 from ingest.metrics import LATENCY, REQUESTS
+from ingest.responses import INTERNAL_ERROR
 
 log = logging.getLogger("floyo.access")
 
@@ -25,15 +26,7 @@ _SECURITY_HEADERS = [
 ]
 
 
-_INTERNAL_ERROR_BODY = orjson.dumps(
-    {
-        "error": {
-            "code": "internal_error",
-            "message": "an unexpected error occurred; it has been logged with the request id",
-            "details": None,
-        }
-    }
-)
+_INTERNAL_ERROR_BODY = orjson.dumps(INTERNAL_ERROR.model_dump())
 _INTERNAL_ERROR_START: Message = {
     "type": "http.response.start",
     "status": 500,

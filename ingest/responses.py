@@ -32,6 +32,14 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+# the one 500 body, written by the app's handler and by the middleware when an error escapes after it
+INTERNAL_ERROR = ErrorBody(
+    error=ErrorDetail(
+        code="internal_error", message="an unexpected error occurred; it has been logged with the request id"
+    )
+)
+
+
 def error_responses(codes: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for these statuses, each with the error body and its description."""
     return {code: {"model": ErrorBody, "description": text} for code, text in codes.items()}
