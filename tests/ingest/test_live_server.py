@@ -211,3 +211,42 @@ def test_metrics_add_up_every_worker(database_url, tmp_path, device):
     assert scrapes == [30.0] * 6
     assert files  # the workers' metric files, in this server's own directory
     assert not (tmp_path / "d" / "metrics").exists() or not list((tmp_path / "d" / "metrics").glob("*/*.db"))
+
+
+@pytest.mark.slow
+def test_an_api_killed_mid_batch_loses_and_duplicates_nothing_after_the_resend(database_url, tmp_path, device, engine):
+    """kill -9 while batches are in flight, a new server, everything unacknowledged sent again (as the agent
+    does): every event is stored exactly once."""
+    import os
+    import signal
+
+    env = {"FLOYO_ENV": "test", "FLOYO_DATABASE_URL": database_url, "FLOYO_DATA_DIR": str(tmp_path / "d")}
+    batches = [orjson.dumps(make_batch([make_event(path=f"k/{b}/{i}.txt") for i in range(2000)])) for b in range(12)]
+    acknowledged: list[int] = []
+    with running_server(env) as server:
+
+        def send_all() -> None:
+            with httpx.Client(base_url=server.url, timeout=30) as http:
+                for index, body in enumerate(batches):
+                    try:
+                        answer = http.post(URL, content=body, headers=_json_headers(device))
+                    except httpx.TransportError:
+                        return
+                    if answer.status_code == 200:
+                        acknowledged.append(index)
+
+        sender = threading.Thread(target=send_all)
+        sender.start()
+        _wait_for(lambda: len(acknowledged) >= 3)
+        os.kill(server.proc.pid, signal.SIGKILL)  # mid-stream: some batch is being read, validated or stored
+        sender.join(timeout=60)
+    assert 3 <= len(acknowledged) < len(batches)
+    with running_server(env) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        for index, body in enumerate(batches):
+            if index not in acknowledged:
+                answer = http.post(URL, content=body, headers=_json_headers(device))
+                assert answer.status_code == 200, answer.text
+    sent = [e["event_id"] for body in batches for e in orjson.loads(body)["events"]]
+    rows = stored_events(engine, device.user_id)
+    assert len(rows) == len(sent)
+    assert sorted(str(r["event_id"]) for r in rows) == sorted(sent)
