@@ -71,10 +71,14 @@ def _redoc_page(title: str, openapi_url: str) -> str:
 
 
 def install_docs(app: FastAPI) -> None:
-    """Serve /docs, /redoc and their assets on ``app`` (built with ``docs_url=None, redoc_url=None``).
+    """Serve /docs, /redoc and their assets on ``app``, in place of FastAPI's CDN-loading pages (``configure_app``
+    calls it, so every Floyo app has them).
 
     Plain Starlette routes, as FastAPI's own docs are: pages, not API operations (no schema, no request scope).
     """
+    # FastAPI added its pages when the app was built: drop them (and the OAuth redirect helper, unused here)
+    theirs = {app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url} - {None}
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in theirs]
     openapi_url = app.openapi_url or "/openapi.json"
     swagger, init, redoc = _swagger_page(app.title), _swagger_init(openapi_url), _redoc_page(app.title, openapi_url)
 
