@@ -1,4 +1,4 @@
-"""Schemathesis over the whole OpenAPI document, against a real uvicorn: no 5xx, and every answer has a declared
+"""Schemathesis over every ingest operation of the OpenAPI document, against a real uvicorn (`floyo serve`): no 5xx, and every answer has a declared
 status, content type and body schema. Bounded examples per operation so the suite stays fast."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
@@ -18,9 +19,12 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import create_engine
 
+from ingest.app import ROUTERS
 from tests.utils.factories import Device, make_device
 from tests.utils.server import LiveServer, running_server
 
+# the operations of ingest's routers (``floyo serve`` serves them inside serving.app, beside serving's own)
+INGEST_PATHS = {r.path for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) and r.include_in_schema}
 CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance)
 
 
@@ -47,7 +51,8 @@ def test_the_api_conforms_to_its_openapi(live: tuple[LiveServer, Device]) -> Non
     operations = []
     for result in api.get_all_operations():
         assert isinstance(result, Ok), result  # every operation's schema is valid
-        operations.append(result.ok())
+        if result.ok().path in INGEST_PATHS:  # serving's routes are fuzzed with serving's tests
+            operations.append(result.ok())
     assert len(operations) >= 5
 
     calls: list[tuple[str, int]] = []
