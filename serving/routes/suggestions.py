@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ingest.deps import ScopedConn, protected_router
-from ingest.responses import OrjsonResponse
+from ingest.responses import OrjsonResponse, error_responses
 from serving.answers import give_feedback, limited, suggestions_answer
 from serving.deps import CacheDep, ChampionsDep, ScopedUser, UserQuery
 from serving.routes.body import json_object
@@ -48,7 +48,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/api/v1/suggestions")
+_ACT_FOR_ERRORS = error_responses({403: "only an admin may name another user", 404: "no such user"})
+
+
+@router.get("/api/v1/suggestions", responses=_ACT_FOR_ERRORS)
 def get_suggestions(
     scope: ScopedConn,
     champions: ChampionsDep,
