@@ -157,8 +157,18 @@ def seed(url: str, users: int, *, seed_value: int = 0) -> tuple[list[str], int]:
 # --- the server and the load ---------------------------------------------------------------------------
 
 
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    log: Path  # the server's stderr: JSON log lines, an ERROR line per failed request
+
+    def errors(self) -> int:
+        """ERROR lines logged so far (a 500 wrk may never see: it gives up on the connection first)."""
+        return sum('"level":"ERROR"' in line for line in self.log.read_text(errors="replace").splitlines())
+
+
 @contextmanager
-def serve(url: str, app: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def serve(url: str, app: str, port: int, env_extra: dict[str, str]) -> Iterator[Server]:
     """uvicorn with its default workers on ``app`` (an app factory), rate limits out of the way."""
     data_dir = tempfile.mkdtemp(prefix="floyo-bench-serving-")
     env = {
@@ -169,10 +179,13 @@ def serve(url: str, app: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
         "FLOYO_LOG_LEVEL": "WARNING",
         "FLOYO_DATA_DIR": data_dir,
         "FLOYO_MLFLOW_URI": f"sqlite:///{data_dir}/mlflow.db",
+        "FLOYO_LOG_FORMAT": "json",
+        **env_extra,
     }
     cmd = [sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1", "--port", str(port),
            "--no-access-log", "--log-level", "warning"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    log = Path(data_dir) / "server.log"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -188,10 +201,14 @@ def serve(url: str, app: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
             if time.monotonic() > deadline:
                 raise SystemExit("the server did not become ready in 90 s")
             time.sleep(0.2)
-        yield proc
+        yield Server(proc, log)
     finally:
         proc.terminate()
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # requests stuck (e.g. waiting for a pool connection): stop it hard
+            proc.kill()
+            proc.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -203,7 +220,7 @@ class Point:
     seconds: float
     p50_ms: float
     p99_ms: float
-    errors: int  # connect, read, write and timeout errors, and answers >= 400
+    errors: int  # connect, read, write and timeout errors, answers >= 400, and ERRORs the server logged
 
     @property
     def rate(self) -> float:
@@ -290,7 +307,7 @@ def report(points: list[Point], *, args: argparse.Namespace, url: str, suggestio
     me = {p.connections: p for p in points if p.path == args.me_path}
     lines = [
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine()}; {server_version(url)}",
-        f"uvicorn default workers on {args.app}; wrk {args.threads} threads, {args.duration} s per point; "
+        f"uvicorn default workers on {args.app} {' '.join(args.env)}; wrk {args.threads} threads, {args.duration} s per point; "
         f"{args.users:,} users, {suggestions:,} suggestions, tokens rotated across every user",
         "",
         "| endpoint | connections | req/s | p50 ms | p99 ms | errors | req/s vs /me | p99 vs /me | goal |",
@@ -300,11 +317,12 @@ def report(points: list[Point], *, args: argparse.Namespace, url: str, suggestio
     for p in points:
         base = me[p.connections]
         ratio, p99 = p.rate / base.rate, p.p99_ms / base.p99_ms if base.p99_ms else float("inf")
-        good = p.errors == 0 and (p.path == args.me_path or (ratio >= 0.6 and p99 <= 1.5))
+        stalled = p.requests < p.connections  # not even one answer per connection: the server stopped answering
+        good = p.errors == 0 and not stalled and (p.path == args.me_path or (ratio >= 0.6 and p99 <= 1.5))
         ok &= good
         lines.append(
             f"| {p.path} | {p.connections} | {p.rate:,.0f} | {p.p50_ms:.1f} | {p.p99_ms:.1f} | {p.errors} | "
-            f"{ratio:.0%} | {p99:.2f}x | {'ok' if good else 'MISSED'} |"
+            f"{ratio:.0%} | {p99:.2f}x | {'ok' if good else 'STALLED' if stalled else 'MISSED'} |"
         )
     lines += [
         "",
@@ -326,6 +344,7 @@ def main() -> None:
     parser.add_argument("--suggestions-path", default="/api/v1/suggestions")
     parser.add_argument("--refresh-days", type=int, default=14, help="days of events per persona for the refresh")
     parser.add_argument("--no-refresh", action="store_true", help="skip timing the refresh")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: `make wrk` installs Debian's package (apt-get install -y wrk)")
@@ -339,15 +358,18 @@ def main() -> None:
         tokens_file = Path(tmp) / "tokens.txt"
         tokens_file.write_text("\n".join(random.Random(1).sample(tokens, len(tokens))) + "\n")
         port = free_port()
-        with serve(url, args.app, port):
+        env_extra = dict(kv.split("=", 1) for kv in args.env)
+        with serve(url, args.app, port, env_extra) as server:
             paths = [args.me_path, args.suggestions_path]
             check_answers(port, tokens[0], paths)
             for path in paths:  # warm-up: connections and the pool (answers are cached as users are first asked)
                 wrk(port, path, 10, args.warmup, tokens_file, args.threads)
             for c in (int(x) for x in args.connections.split(",")):
                 for path in paths:
+                    logged = server.errors()
                     points.append(wrk(port, path, c, args.duration, tokens_file, args.threads))
                     p = points[-1]
+                    p.errors += server.errors() - logged
                     print(f"{path} c={c}: {p.rate:,.0f} req/s p50 {p.p50_ms:.1f} ms p99 {p.p99_ms:.1f} ms "
                           f"errors {p.errors}", flush=True)  # fmt: skip
     print()

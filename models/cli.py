@@ -100,7 +100,9 @@ def register(app: typer.Typer) -> None:
         with get_engine().connect() as conn:
             found = read_models(conn)
         if not found:
-            raise NotFound("no_models", "no model recorded yet: run `floyo job run` (or `floyo train`)")
+            raise NotFound(
+                "no_models", "no model recorded in PostgreSQL yet: `floyo patterns refresh` (or `floyo job run`)"
+            )
         if as_json:
             typer.echo(json.dumps(found))
             return
@@ -191,7 +193,9 @@ def register(app: typer.Typer) -> None:
         with get_engine().connect() as conn:
             if not refreshed(conn, family):
                 raise NotFound(
-                    "no_patterns", f"no {family} in PostgreSQL yet: run `floyo job run` (or `floyo patterns refresh`)"
+                    "no_patterns",
+                    f"no {family} in PostgreSQL yet: `floyo patterns refresh` writes them from the champions "
+                    "(the job does after every training; no champion yet: `floyo job run`)",
                 )
             user_id, name = find_user(conn, user) if user is not None else (None, None)
             if family == "rules":

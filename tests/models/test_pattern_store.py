@@ -176,11 +176,10 @@ def test_the_cli_starts_without_mlflow_polars_or_sklearn(trained: LakeDB) -> Non
 def test_the_request_role_sees_its_own_and_the_global_patterns_only(trained: LakeDB) -> None:
     owner, _ = _persona_with_own_rules(trained)
     with trained.engine.connect() as conn:
-        counts: dict[int, int] = dict(
-            conn.execute(
-                text("SELECT coalesce(user_id, 0), count(*) FROM patterns WHERE family = 'rules' GROUP BY 1")
-            ).tuples()
+        rows = conn.execute(
+            text("SELECT coalesce(user_id, 0), count(*) FROM patterns WHERE family = 'rules' GROUP BY 1")
         )
+        counts = {int(u): int(n) for u, n in rows}
     other = make_device(trained.engine)
     with psycopg.connect(**psycopg_conninfo(trained.url)) as c:
         as_request_role(c)  # no user yet: not even the global rows
@@ -195,3 +194,12 @@ def test_the_request_role_sees_its_own_and_the_global_patterns_only(trained: Lak
         assert c.execute("SELECT count(*) FROM patterns WHERE user_id IS NOT NULL").fetchone() == (0,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             c.execute("SELECT count(*) FROM model_versions")
+
+
+def test_before_any_refresh_the_commands_say_what_to_run(engine: Any) -> None:
+    with engine.connect() as conn:  # the shared test database: only scratch databases get a refresh
+        assert conn.execute(text("SELECT count(*) FROM patterns")).scalar_one() == 0
+    for args in (["patterns", "rules"], ["patterns", "workflows", "--user", "x"], ["models", "list"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert "`floyo patterns refresh`" in result.output
