@@ -384,7 +384,12 @@ def main() -> None:
     parser.add_argument("--refresh-days", type=int, default=14, help="days of events per persona for the refresh")
     parser.add_argument("--no-refresh", action="store_true", help="skip timing the refresh")
     parser.add_argument("--no-http", action="store_true", help="time the refresh only")
-    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        help="NAME=VALUE for the server (repeatable; default FLOYO_CACHE_TTL_SECONDS=3600)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: `make wrk` installs Debian's package (apt-get install -y wrk)")
@@ -401,7 +406,10 @@ def main() -> None:
         tokens_file = Path(tmp) / "tokens.txt"
         tokens_file.write_text("\n".join(random.Random(1).sample(tokens, len(tokens))) + "\n")
         port = free_port()
-        env_extra = dict(kv.split("=", 1) for kv in args.env)
+        # the cold pass's answers must not all expire at once mid-run (the default TTL is 300 s): they stay cached
+        # until the run ends, as between two refreshes (a refresh or feedback changes the key anyway)
+        env_extra = {"FLOYO_CACHE_TTL_SECONDS": "3600", **dict(kv.split("=", 1) for kv in args.env)}
+        args.env = [f"{k}={v}" for k, v in env_extra.items()]
         with serve(url, args.app, port, env_extra) as server:
             paths = [args.me_path, args.suggestions_path]
             check_answers(port, tokens[0], paths)
