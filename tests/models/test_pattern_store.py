@@ -18,6 +18,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from floyo.cli import app
+from floyo.db import reset_engine
 from floyo.db.engine import psycopg_conninfo
 from floyo.db.scoping import as_request_role, scope_to_user
 from floyo.settings import get_settings
@@ -25,6 +26,7 @@ from jobs.pipeline import run_pipeline
 from models.wording import drop_near_duplicates, item_phrase, rule_sentence, step_phrase
 from tests.features.helpers import LakeDB
 from tests.jobs.helpers import job_env
+from tests.utils.db import migrated_scratch_database
 from tests.utils.factories import make_device
 
 REPO = Path(__file__).resolve().parents[2]
@@ -196,10 +198,19 @@ def test_the_request_role_sees_its_own_and_the_global_patterns_only(trained: Lak
             c.execute("SELECT count(*) FROM model_versions")
 
 
-def test_before_any_refresh_the_commands_say_what_to_run(engine: Any) -> None:
-    with engine.connect() as conn:  # the shared test database: only scratch databases get a refresh
-        assert conn.execute(text("SELECT count(*) FROM patterns")).scalar_one() == 0
-    for args in (["patterns", "rules"], ["patterns", "workflows", "--user", "x"], ["models", "list"]):
-        result = CliRunner().invoke(app, args)
-        assert result.exit_code == 1, result.output
-        assert "`floyo patterns refresh`" in result.output
+def test_before_any_refresh_the_commands_say_what_to_run(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with migrated_scratch_database(database_url) as url:  # never refreshed (the shared one may hold model rows)
+        monkeypatch.setenv("FLOYO_DATABASE_URL", url)
+        monkeypatch.setenv("FLOYO_DATA_DIR", str(tmp_path))
+        get_settings.cache_clear()
+        reset_engine()
+        try:
+            for args in (["patterns", "rules"], ["patterns", "workflows", "--user", "x"], ["models", "list"]):
+                result = CliRunner().invoke(app, args)
+                assert result.exit_code == 1, result.output
+                assert "`floyo patterns refresh`" in result.output
+        finally:
+            reset_engine()
+            get_settings.cache_clear()
