@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train bench-ranker clean
+.PHONY: setup demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train bench-ranker bench-serving wrk clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,13 @@ bench-train: setup
 
 bench-ranker: setup
 	$(BIN)/python -m bench.ranker
+
+wrk:  ## the load generator of bench-serving (Debian's package), installed when missing
+	@command -v wrk >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; }; }
+
+bench-serving: setup wrk  ## GET /api/v1/suggestions against /api/v1/me under wrk (database floyo_bench_serving)
+	$(BIN)/python -m bench.serving
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

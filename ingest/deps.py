@@ -9,10 +9,11 @@ even when they do not ask; only the operations routes (health, readiness, metric
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import anyio
 import psycopg
 from fastapi import APIRouter, Depends, Header, Request
 from sqlalchemy import Engine
@@ -47,6 +48,22 @@ def get_app_engine(request: Request) -> Engine:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EngineDep = Annotated[Engine, Depends(get_app_engine)]
+
+
+async def connection_slot(request: Request, engine: EngineDep) -> AsyncIterator[None]:
+    """Wait on the event loop for one of the pool's connections to be free, hold it through the request.
+
+    The scoped connection is checked out and given back in worker threads (40 by default). Were more requests than
+    pooled connections to reach a thread, the threads would all wait on the pool while the requests holding its
+    connections waited for a thread to finish in: a deadlock, every request failing after the pool's timeout. With
+    at most pool-size requests past this point, no thread ever waits for a connection."""
+    slots: anyio.CapacityLimiter | None = getattr(request.app.state, "connection_slots", None)
+    if slots is None:  # one per app, sized by its engine's pool (QueuePool: size + overflow)
+        pool: Any = engine.pool
+        slots = anyio.CapacityLimiter(max(1, pool.size() + max(pool._max_overflow, 0)))
+        request.app.state.connection_slots = slots
+    async with slots:
+        yield
 
 
 @dataclass(slots=True)
@@ -116,6 +133,7 @@ def get_request_scope(
     request: Request,
     settings: SettingsDep,
     engine: EngineDep,
+    _slot: Annotated[None, Depends(connection_slot)],
     authorization: Annotated[str | None, Header(description="Bearer device token or JWT")] = None,
 ) -> Iterator[RequestScope]:
     """Authenticate the caller, apply its rate limit, and yield its scoped connection; committed after the route.

@@ -123,6 +123,7 @@ def _run_steps(
     exception that failed the run (if one did)."""
     from jobs.refresh import export_and_build
     from models.lakedata import train_from_lake
+    from models.pattern_store import refresh_patterns
     from serving.ranker import train_ranker
 
     step = progress or (lambda _name: None)
@@ -147,6 +148,8 @@ def _run_steps(
         ]
         with _timed(result, "ranker"):  # the suggestion ranker learns from everyone's feedback (serving.ranker)
             result.summary["ranker"] = train_ranker(engine)
+        with _timed(result, "patterns"):  # what `floyo patterns` and `floyo models list` read
+            result.summary["patterns"] = refresh_patterns(engine, settings)
         _refresh(settings, engine, result, watermark, step)
     except FloyoError as exc:
         if exc.code == "no_events":

@@ -61,21 +61,52 @@ def register(app: typer.Typer) -> None:
             typer.echo(
                 f"scope {results[0]['scope']}: registered under names of its own; the global champions stay", err=True
             )
+        _record_after_training(lake=bool(results) and results[0]["scope"] == "lake")
         for r in results:
             before = "none" if r["champion_before"] is None else f"v{r['champion_before']} mrr {r['champion_mrr']:.3f}"
             verdict = "promoted to champion" if r["promoted"] else "kept the champion"
             typer.echo(f"{r['name']} v{r['version']}: mrr {r['mrr']:.3f} (champion before: {before}) -> {verdict}")
 
-    models_app = typer.Typer(help="Registered models in MLflow.", no_args_is_help=True)
+    def _record_after_training(*, lake: bool) -> None:
+        """What ``floyo patterns`` and ``floyo models list`` read: after a lake run the patterns too (the champions
+        may have moved); a run on a log may have no database at all, so only a warning then."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from floyo.db import get_engine
+        from models.pattern_store import record_models, refresh_patterns
+
+        try:
+            if lake:
+                refresh_patterns(get_engine())
+            else:
+                record_models(get_engine())
+        except SQLAlchemyError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            typer.echo(f"warning: the model list in PostgreSQL was not updated ({first})", err=True)
+
+    models_app = typer.Typer(help="Registered models (as the last training recorded them).", no_args_is_help=True)
     app.add_typer(models_app, name="models")
 
     @models_app.command("list")
     @friendly_errors
-    def models_list() -> None:
-        """Registered floyo-* models: versions, aliases, key metrics."""
-        from models.tracking import list_models
+    def models_list(as_json: Annotated[bool, typer.Option("--json", help="print one JSON list")] = False) -> None:
+        """Registered floyo-* models: versions, aliases, key metrics (read from PostgreSQL, written by the job)."""
+        import json
 
-        for m in list_models():
+        from floyo.db import get_engine
+        from floyo.errors import NotFound
+        from models.pattern_store import read_models
+
+        with get_engine().connect() as conn:
+            found = read_models(conn)
+        if not found:
+            raise NotFound(
+                "no_models", "no model recorded in PostgreSQL yet: `floyo patterns refresh` (or `floyo job run`)"
+            )
+        if as_json:
+            typer.echo(json.dumps(found))
+            return
+        for m in found:
             keys = ("mrr", "hr1", "hr5", "r1", "r10")
             metrics = "  ".join(f"{k} {m['metrics'][k]:.3f}" for k in keys if k in m["metrics"])
             aliases = ",".join(m["aliases"]) or "-"
@@ -90,44 +121,106 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def patterns_rules(
         events: Annotated[Path | None, typer.Option(help="mine this event log afresh instead")] = None,
-        user: Annotated[str | None, typer.Option(help="only this user's transactions")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="print one JSON list")] = False,
+        user: Annotated[str | None, typer.Option(help="this user's own rules first (name or id)")] = None,
+        limit: Annotated[int, typer.Option(min=0, help="global rules shown at most")] = 20,
+        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     ) -> None:
-        """Association rules the floyo-rules champion found (a user's own, or global), with their evidence."""
+        """Rules "when you touch these, you also touch those": a user's own first, then a few global ones, with
+        their evidence (times and files). Read from PostgreSQL, where the job put them after training."""
         import json
 
-        from models.patterns import champion_rules, rules_in_log
+        if events is not None:
+            from models.patterns import rules_in_log
 
-        rules = champion_rules(user=user) if events is None else rules_in_log(events, user=user)
-        if as_json:
-            typer.echo(json.dumps(rules, default=str))
+            mined = rules_in_log(events, user=user)
+            if as_json:
+                typer.echo(json.dumps(mined, default=str))
+                return
+            for r in mined:
+                typer.echo(
+                    f"{', '.join(r['antecedents'])} -> {', '.join(r['consequents'])}: support {r['support']:.3f} "
+                    f"confidence {r['confidence']:.2f} lift {r['lift']:.2f} ({r['count']} transactions)"
+                )
             return
-        for r in rules:
-            scope = "[global] " if user is not None and r.get("scope") == "global" else ""
-            typer.echo(
-                f"{scope}{', '.join(r['antecedents'])} -> {', '.join(r['consequents'])}: support {r['support']:.3f} "
-                f"confidence {r['confidence']:.2f} lift {r['lift']:.2f} ({r['count']} transactions, "
-                f"latest {', '.join(map(str, r['evidence'][-3:]))})"
-            )
+        _show_patterns("rules", user=user, limit=limit, as_json=as_json)
 
     @patterns_app.command("workflows")
     @friendly_errors
     def patterns_workflows(
         events: Annotated[Path | None, typer.Option(help="mine this event log afresh instead")] = None,
-        user: Annotated[str | None, typer.Option(help="only this user")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="print one JSON list")] = False,
+        user: Annotated[str | None, typer.Option(help="only this user (name or id)")] = None,
+        limit: Annotated[int, typer.Option(min=1, help="workflows shown at most")] = 200,
+        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     ) -> None:
-        """Workflows "A, then B within N s (then C…)" the floyo-workflows champion found, with support and delays."""
+        """Workflows "A, then B within N s (then C…)" the job found per person, with how often and when. Read from
+        PostgreSQL, where the job put them after training."""
         import json
 
-        from models.patterns import champion_workflows, describe_workflow, workflows_in_log
+        if events is not None:
+            from models.patterns import describe_workflow, workflows_in_log
 
-        found = champion_workflows(user=user) if events is None else workflows_in_log(events, user=user)
-        if as_json:
-            typer.echo(json.dumps(found))
+            found = workflows_in_log(events, user=user)
+            if as_json:
+                typer.echo(json.dumps(found))
+                return
+            for w in found:
+                typer.echo(describe_workflow(w))
             return
-        for w in found:
-            typer.echo(describe_workflow(w))
+        _show_patterns("workflows", user=user, limit=limit, as_json=as_json)
+
+    @patterns_app.command("refresh")
+    @friendly_errors
+    def patterns_refresh() -> None:
+        """Rewrite the patterns and the model list in PostgreSQL from the current champions (the job does it after
+        every training)."""
+        from floyo.db import get_engine
+        from models.pattern_store import refresh_patterns
+
+        done = refresh_patterns(get_engine())
+        typer.echo(
+            f"{done['rules']} rules, {done['workflows']} workflows, activity of {done['users']} users, "
+            f"{done['models']} model versions written"
+        )
+
+    def _show_patterns(family: str, *, user: str | None, limit: int, as_json: bool) -> None:
+        import json
+
+        from floyo.db import get_engine
+        from floyo.errors import NotFound
+        from models import wording
+        from models.pattern_store import find_user, read_activity, read_patterns, refreshed
+
+        with get_engine().connect() as conn:
+            if not refreshed(conn, family):
+                raise NotFound(
+                    "no_patterns",
+                    f"no {family} in PostgreSQL yet: `floyo patterns refresh` writes them from the champions "
+                    "(the job does after every training; no champion yet: `floyo job run`)",
+                )
+            user_id, name = find_user(conn, user) if user is not None else (None, None)
+            if family == "rules":
+                rows, left_out = read_patterns(conn, family, user_id=user_id, global_limit=limit)
+            else:
+                rows, left_out = read_patterns(conn, family, user_id=user_id, global_limit=0, limit=limit)
+            message = None
+            if user_id is not None and not any(r["scope"] == "user" for r in rows):
+                activity, needed = read_activity(conn, user_id)
+                message = wording.activity_message(str(name), activity, needed.get(family, {}), family)
+        if as_json:
+            out: dict[str, object] = {"user": name, family: rows, "global_left_out": left_out}
+            if message is not None:
+                out["activity"] = {"message": message}
+            typer.echo(json.dumps(out))
+            return
+        if message is not None:
+            typer.echo(message)
+        describe = wording.describe_rule if family == "rules" else wording.describe_workflow_body
+        for r in rows:
+            scope = "[global] " if user_id is not None and r["scope"] == "global" else ""
+            who = f"{r['user']}: " if user_id is None and r["user"] is not None else ""
+            typer.echo(f"{scope}{who}{describe(r)}")
+        if left_out > 0:
+            typer.echo(f"(and {left_out} more global {family}: --limit to see more)")
 
     mlflow_app = typer.Typer(help="MLflow on Floyo's tracking store.", no_args_is_help=True)
     app.add_typer(mlflow_app, name="mlflow")

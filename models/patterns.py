@@ -13,7 +13,6 @@ import polars as pl
 
 from floyo.errors import NotFound
 from models.eventlog import read_event_log
-from models.findings import RulesModel
 from models.rules import RuleLimits, mine_rules
 from models.workflows import WorkflowLimits, action_items, json_safe, mine_workflows
 
@@ -86,16 +85,6 @@ def _user_key(user: str, known: set[str]) -> str:
     from models.users import resolve_user
 
     return str(resolve_user(user, get_settings()))
-
-
-def champion_rules(*, user: str | None = None) -> list[dict[str, Any]]:
-    """The champion's rules: one user's own, or the global ones, with their evidence (supporting sessions).
-
-    ``scope`` says which: a user with too few sessions of their own (``FLOYO_RULES_USER_MIN_TRANSACTIONS``) has
-    no personal rules and is shown the global ones."""
-    model: RulesModel = champion_findings("floyo-rules")
-    key = None if user is None else _user_key(user, set(model.per_user))
-    return model.scoped(key)
 
 
 def champion_workflows(*, user: str | None = None) -> list[dict[str, Any]]:

@@ -31,8 +31,11 @@ REQUEST_PRIVILEGES = {
     "suggestion_state": {"SELECT", "UPDATE"},  # UPDATE of version only
     "workflows": {"SELECT", "INSERT", "UPDATE"},  # never DELETE: a deleted workflow keeps its history
     "workflow_versions": {"SELECT", "INSERT"},
-}
+    "patterns": {"SELECT"},  # the user's own rows and, once scoped to a user, the global ones; written by the job
+    "pattern_activity": {"SELECT"},
+}  # model_versions: no grant (no per-user data; only the CLI reads it, as the owner)
 PER_USER_TABLES_0006 = ("suggestions", "suggestion_feedback", "suggestion_state", "workflows", "workflow_versions")
+PER_USER_TABLES_0007 = ("patterns", "pattern_activity")
 _PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
 _TABLES_WITH_USER_ID = """
@@ -121,7 +124,7 @@ def test_without_app_user_id_the_request_role_sees_no_row(conn, engine, client):
     device = make_device(engine)
     client.post("/api/v1/telemetry", json=make_batch([make_event()]), headers=device.headers)
     tables = _policed_tables(conn)
-    assert tables == sorted(["devices", "event_keys", "events", "users", *PER_USER_TABLES_0006])
+    assert tables == sorted(["devices", "event_keys", "events", "users", *PER_USER_TABLES_0006, *PER_USER_TABLES_0007])
     as_request_role(conn)
     for table in tables:
         column = "id" if table == "users" else "user_id"

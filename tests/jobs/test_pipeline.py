@@ -66,7 +66,7 @@ def test_run_trains_records_and_is_idempotent(jdb: LakeDB) -> None:
         ("test", "skipped"),
         ("test", "succeeded"),
     ]
-    assert set(rows[0]["steps"]) == {"export_features", "train_evaluate_promote", "ranker", "suggestions"}
+    assert set(rows[0]["steps"]) == {"export_features", "train_evaluate_promote", "ranker", "patterns", "suggestions"}
     assert rows[0]["summary"]["ranker"]["trained"] is False  # nobody has answered a suggestion yet
     assert rows[0]["duration_s"] > 0
     assert rows[0]["finished_at"] is not None
