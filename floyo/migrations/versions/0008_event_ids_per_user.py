@@ -5,7 +5,7 @@ ids are predictable). Now another user's id is simply a new event of yours, and 
 claims only its own user's keys.
 
 Revision ID: 0008
-Revises: 0007 (to be re-chained onto 0007 when the patterns migration lands)
+Revises: 0007
 Create Date: 2026-12-07
 """
 
