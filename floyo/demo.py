@@ -179,6 +179,31 @@ def train_lines(settings: Settings, *, top: int = 5) -> list[str]:
     ]
 
 
+def suggestion_lines(settings: Settings, *, users: int = 4) -> list[str]:
+    """Refresh what `floyo patterns` reads and every user's suggestions (as the job does), then show the best
+    suggestion of a few users."""
+    from sqlalchemy import text
+
+    from floyo.db import get_engine
+    from models.pattern_store import refresh_patterns
+    from serving.refresh import lake_events, refresh_suggestions
+
+    engine = get_engine()
+    refresh_patterns(engine, settings)
+    summary = refresh_suggestions(engine, lake_events(settings), model_version="demo")
+    best = text(
+        "SELECT DISTINCT ON (u.name) u.name, s.title, (s.body->'savings'->>'minutes_per_week')::float "
+        "FROM suggestions s JOIN users u ON u.id = s.user_id WHERE s.active ORDER BY u.name, s.score DESC"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(best).fetchall()[:users]
+    return [
+        summary.describe(),
+        f"best suggestion of {len(rows)} users (`floyo suggestions list --user NAME`):",
+        *(f"  {name}: {title} (about {minutes:.0f} min a week)" for name, title, minutes in rows),
+    ]
+
+
 def run_demo(
     *, port: int | None = None, log_path: Path | None = None, personas: int = 20, days: int = 30, train: bool = True
 ) -> None:
@@ -210,7 +235,7 @@ def run_demo(
     for line in export_and_build_lines(settings):
         _say(line)
     if train:
-        for line in train_lines(settings):
+        for line in [*train_lines(settings), *suggestion_lines(settings)]:
             _say(line)
     for line in _summary_lines(settings, base_url):
         _say(line)

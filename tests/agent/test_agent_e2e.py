@@ -136,7 +136,7 @@ def test_server_down_then_back_every_event_exactly_once(env, device, tmp_path, a
 
 @pytest.mark.slow
 def test_sigkill_mid_batch_then_restart_every_event_exactly_once(env, device, engine, tmp_path, agents, agent_config):
-    root = tmp_path / "data"
+    root = tmp_path / "watched"  # not tmp_path / "data": that is the server's FLOYO_DATA_DIR (metrics, secrets)
     root.mkdir()
     n = 2000
     server_env = {**env, "FLOYO_MAX_BATCH_EVENTS": "100"}  # many small batches, so the kill lands mid-stream
