@@ -18,7 +18,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "01-explore-events": {**LAKE, "TOP": 8},
     "02-mine-rules": LAKE,
     "03-sequences-and-workflows": LAKE,
-    "04-suggestions-and-feedback": LAKE,
+    "04-suggestions-and-feedback": {**LAKE, "PEOPLE": 40, "ROUNDS": 3},
 }
 
 
