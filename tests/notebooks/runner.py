@@ -65,7 +65,11 @@ def with_parameters(nb: Any, parameters: dict[str, Any]) -> Any:
 
 def run_notebook(name: str, parameters: dict[str, Any], *, timeout: int = 240) -> Any:
     """Execute ``notebooks/<name>`` with ``parameters``; the executed notebook (any cell error raises)."""
-    nb = with_parameters(nbformat.read(NOTEBOOKS / name, as_version=4), parameters)
+    return execute(with_parameters(nbformat.read(NOTEBOOKS / name, as_version=4), parameters), timeout=timeout)
+
+
+def execute(nb: Any, *, timeout: int = 240) -> Any:
+    """Execute a notebook in ``notebooks/`` on the test kernel, its figures checked; any cell error raises."""
     nb.cells.insert(0, nbformat.v4.new_code_cell(FIGURE_CHECK))
     nb.cells.append(nbformat.v4.new_code_cell(FIGURE_ASSERT))
     client = NotebookClient(nb, kernel_name=KERNEL, timeout=timeout, resources={"metadata": {"path": str(NOTEBOOKS)}})

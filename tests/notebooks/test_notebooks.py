@@ -7,9 +7,10 @@ from typing import Any
 
 import nbformat
 import pytest
+from nbclient.exceptions import CellExecutionError
 
 from tests.features.helpers import LakeDB
-from tests.notebooks.runner import NOTEBOOKS, outputs_of, run_notebook
+from tests.notebooks.runner import NOTEBOOKS, execute, outputs_of, run_notebook
 
 NAMES = ("01-explore-events", "02-mine-rules", "03-sequences-and-workflows", "04-suggestions-and-feedback")
 # small data: a handful of personas over two weeks (built by whichever notebook runs first)
@@ -44,3 +45,12 @@ def test_runs_top_to_bottom_on_small_data(name: str, notebook_env: LakeDB) -> No
     assert errors == []
     assert outputs_of(nb, "image/png")  # the plots are inline PNGs
     assert "figures shown:" in "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+
+
+def test_a_figure_without_axis_labels_fails_the_run(notebook_env: LakeDB) -> None:
+    plot = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2])\nax.set_title('t')\nplt.show()"
+    with pytest.raises(CellExecutionError, match="axes without labels: 't'"):
+        execute(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(plot)]))
+    labelled = plot.replace("ax.set_title('t')", "ax.set(title='t', xlabel='x', ylabel='y')")
+    done = execute(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(labelled)]))
+    assert outputs_of(done, "image/png")
