@@ -204,6 +204,27 @@ def demo_data(
 
 @app.command()
 @friendly_errors
+def notebooks(
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="folder to open (default: the checkout's notebooks/)")
+    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port of Jupyter Lab")] = 8888,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="do not open a browser")] = False,
+) -> None:
+    """Open Jupyter Lab on the notebooks (the `notebooks` extra: pip install -e '.[notebooks]')."""
+    import subprocess
+
+    from floyo.notebooks import INSTALL_HINT, lab_command, lab_installed, notebook_dir
+
+    folder = notebook_dir(directory)
+    if not lab_installed():
+        raise fail(f"Jupyter Lab is not installed: {INSTALL_HINT}")
+    typer.echo(f"Jupyter Lab on {folder} (settings from this shell's FLOYO_* variables)", err=True)
+    raise typer.Exit(subprocess.call(lab_command(folder, python=sys.executable, port=port, no_browser=no_browser)))
+
+
+@app.command()
+@friendly_errors
 def stop() -> None:
     """Stop the background API started by `floyo demo` and the embedded PostgreSQL."""
     from floyo.demo import stop_all

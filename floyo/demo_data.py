@@ -125,3 +125,50 @@ def store(
                 advance(len(chunk))
     write_truth(data, truth)
     return summary
+
+
+@dataclass
+class LakeReady:
+    """What ``ensure_lake`` found or built: the lake, its events, whether it built it, the personas' truth."""
+
+    lake: Path
+    events: int
+    built: bool
+    truth: Path | None
+
+    def describe(self) -> str:
+        how = "built from synthetic personas" if self.built else "found"
+        return f"lake {self.lake}: {self.events} events ({how})" + (
+            f"; ground truth {self.truth}" if self.truth else ""
+        )
+
+
+def latest_truth(settings: Any) -> Path | None:
+    """The newest ground-truth file of personas stored with these settings (``$FLOYO_DATA_DIR/synth/``), if any."""
+    found = sorted((Path(settings.data_dir) / "synth").glob("truth-*.json"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def ensure_lake(settings: Any, *, personas: int = 5, days: int = 14, seed: int = 0) -> LakeReady:
+    """The lake the settings point to; when it holds no events, a small one built first: synthetic personas stored
+    through the ingest path, exported and featurised as the job does (what a notebook on a fresh clone needs)."""
+    from features import lake
+    from features.synth import generate
+    from floyo.db import get_engine
+    from jobs.refresh import export_and_build
+
+    path = settings.lake_path
+    built = False
+    if not lake.has_events(path):
+        data = generate(personas=personas, days=days, seed=seed)
+        store(data, get_engine(), settings, truth_file(settings, seed=seed, personas=personas, days=days))
+        export_and_build(settings, retention=False)
+        built = True
+    elif not (path / "transactions" / "transactions.parquet").exists():
+        from features.build import build_features
+
+        build_features(path)
+    import polars as pl
+
+    count = int(lake.events(settings).select(pl.len()).collect().item())
+    return LakeReady(path, count, built, latest_truth(settings))

@@ -14,6 +14,14 @@ from models.protocol import Split, cochange_data, hit_metrics, next_item_steps, 
 from models.tuning import select_next_action, tune_cochange
 
 Q = TypeVar("Q")
+# docs/data.md, "Reference figures on the Flask log": the baselines computed outside the project, same protocol
+REFERENCE: dict[str, dict[str, float]] = {
+    "mostpop": {"hr1": 0.380, "hr3": 0.627, "hr5": 0.763, "mrr": 0.550, "n": 2077},
+    "markov1": {"hr1": 0.553, "hr3": 0.802, "hr5": 0.827, "mrr": 0.696, "n": 2077},
+    "path": {"coverage": 0.941, "r1": 0.190, "r5": 0.358, "r10": 0.419, "mrr": 0.275, "n": 1825},
+    "ext": {"coverage": 0.957, "r1": 0.571, "r5": 0.760, "r10": 0.838, "mrr": 0.646, "n": 767},
+}
+COCHANGE_METRICS = ("coverage", "r1", "r5", "r10", "mrr")
 
 
 def evaluate_log(path: Path | str, *, test_frac: float = 0.2) -> dict[str, Any]:
@@ -83,3 +91,18 @@ def format_table(result: dict[str, Any]) -> str:
         values = "  ".join(f"{k} {v}" for k, v in metrics.items())
         lines.append(f"{task:18} {model:17} {values}")
     return "\n".join(lines)
+
+
+def cochange_beside_reference(result: dict[str, Any]) -> pl.DataFrame:
+    """``level, model, metric, value``: Floyo's co-change scores, our pairwise baseline's and the reference
+    figures (``REFERENCE``), for each level (path, ext) and metric of an ``evaluate_events`` result."""
+    rows = []
+    for level in ("path", "ext"):
+        models = {"floyo": result[f"cochange_{level}"], "pairwise": result["cochange_baseline"][level],
+                  "reference": REFERENCE[level]}  # fmt: skip
+        rows += [
+            {"level": level, "model": name, "metric": metric, "value": float(scores[metric])}
+            for name, scores in models.items()
+            for metric in COCHANGE_METRICS
+        ]
+    return pl.DataFrame(rows)

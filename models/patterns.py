@@ -97,14 +97,6 @@ def champion_workflows(*, user: str | None = None) -> list[dict[str, Any]]:
 
 
 def _user_names() -> dict[str, str]:
-    """User id → name from PostgreSQL; empty when the database cannot be reached (ids are shown instead)."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import SQLAlchemyError
+    from models.users import user_names
 
-    from floyo.db import get_engine
-
-    try:
-        with get_engine().connect() as conn:
-            return {str(i): n for i, n in conn.execute(text("SELECT id, name FROM users"))}
-    except SQLAlchemyError:
-        return {}
+    return user_names()

@@ -235,3 +235,14 @@ def _window(split: Split, source: str) -> dict[str, Any]:
         "transactions": len(split.groups), "train_transactions_all": split.n_train,
         "events": sum(len(rows) for rows in split.rows.values()),
     }  # fmt: skip
+
+
+def baseline_table(metrics: dict[str, float], ks: tuple[str, ...] = ("hr1", "hr3", "hr5", "mrr")) -> pl.DataFrame:
+    """``model, metric, value`` of a logged next-action run's metrics: the model's own (``hr1``, ...) as ``floyo``
+    beside each baseline's (``baseline_<name>_<metric>``), for the metrics ``ks``."""
+    rows = [{"model": "floyo", "metric": k, "value": float(metrics[k])} for k in ks if k in metrics]
+    for key, value in sorted(metrics.items()):
+        name, _, metric = key.removeprefix("baseline_").rpartition("_")
+        if key.startswith("baseline_") and metric in ks:
+            rows.append({"model": name, "metric": metric, "value": float(value)})
+    return pl.DataFrame(rows, schema={"model": pl.String, "metric": pl.String, "value": pl.Float64})

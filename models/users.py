@@ -19,3 +19,18 @@ def resolve_user(user: str, settings: Settings) -> int:
     if user.isdigit():
         return int(user)
     raise NotFound("no_such_user", f"no user named {user!r}")
+
+
+def user_names() -> dict[str, str]:
+    """User id (as text, as the models key users) → name from PostgreSQL; empty when the database cannot be reached
+    (ids are shown instead)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from floyo.db import get_engine
+
+    try:
+        with get_engine().connect() as conn:
+            return {str(i): n for i, n in conn.execute(text("SELECT id, name FROM users"))}
+    except SQLAlchemyError:
+        return {}

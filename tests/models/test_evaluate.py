@@ -10,16 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from floyo.cli import app
-from models.evaluate import evaluate_log
+from models.evaluate import REFERENCE, cochange_beside_reference, evaluate_log
 from tests.models.helpers import flask_log, write_log
-
-# docs/data.md, "Reference figures on the Flask log"
-REFERENCE = {
-    "mostpop": {"hr1": 0.380, "hr3": 0.627, "hr5": 0.763, "mrr": 0.550, "n": 2077},
-    "markov1": {"hr1": 0.553, "hr3": 0.802, "hr5": 0.827, "mrr": 0.696, "n": 2077},
-    "path": {"coverage": 0.941, "r1": 0.190, "r5": 0.358, "r10": 0.419, "mrr": 0.275, "n": 1825},
-    "ext": {"coverage": 0.957, "r1": 0.571, "r5": 0.760, "r10": 0.838, "mrr": 0.646, "n": 767},
-}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +29,14 @@ def test_next_ext_baselines_reproduce_reference(flask_result: dict[str, Any], na
 def test_cochange_baseline_reproduces_reference(flask_result: dict[str, Any], level: str) -> None:
     got = flask_result["cochange_baseline"][level]
     assert {k: got[k] for k in REFERENCE[level]} == REFERENCE[level]
+
+
+def test_cochange_beside_reference_puts_the_three_side_by_side(flask_result: dict[str, Any]) -> None:
+    table = cochange_beside_reference(flask_result)
+    assert table.height == 2 * 3 * 5
+    pivot = {(r["level"], r["model"], r["metric"]): r["value"] for r in table.iter_rows(named=True)}
+    assert pivot[("path", "reference", "r10")] == REFERENCE["path"]["r10"] == pivot[("path", "pairwise", "r10")]
+    assert pivot[("ext", "floyo", "mrr")] == flask_result["cochange_ext"]["mrr"]
 
 
 def test_floyo_next_ext_beats_baselines(flask_result: dict[str, Any]) -> None:

@@ -15,19 +15,10 @@ from typer.testing import CliRunner
 from features.synth import generate
 from floyo.cli import app
 from floyo.demo_data import store
+from serving.recovery import EXPECTED
 from serving.workflow_model import validate_definition
 from tests.features.helpers import LakeDB
 from tests.jobs.helpers import job_env, job_rows
-
-# planted workflow -> (template, trigger glob, the run's tool or the move's destination)
-EXPECTED = {
-    "csv_clean": ("run_on_save", "data/*.csv", "python"),
-    "md_pandoc": ("run_on_save", "notes/*.md", "pandoc"),
-    "pdf_to_papers": ("file_downloads", "downloads/*.pdf", "Papers/"),
-    "edit_test_edit": ("run_on_save", "src/*.py", "pytest"),
-    "raw_export": ("convert_on_change", "photos/raw/*.cr2", "darktable-cli"),
-    "js_build": ("run_on_save", "web/*.js", "npm"),
-}
 
 
 @pytest.fixture
