@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from serving import suggest
 from serving.ranker import Ranker, train_from_feedback
 from serving.ranker_features import TEMPLATES, keys
 
@@ -59,18 +60,16 @@ TOOLS = sorted({t for tools, _, _ in SHAPES.values() for t in tools if t})
 
 
 def transparent_score(s: Mapping[str, Any], now: datetime = START) -> float:
-    """A stand-in for the transparent score (``serving.suggest`` owns the real one): confidence, lift, savings,
-    days and recency, each capped to [0, 1], weighted; used only when a candidate carries no ``score``."""
+    """``serving.suggest``'s transparent score of a suggestion dict (the one served before anyone answers), its
+    recency counted from ``now`` (the refresh's moment)."""
     ev, sv = s.get("evidence") or {}, s.get("savings") or {}
     last = datetime.fromisoformat(str(ev.get("last_seen", now.isoformat())).replace("Z", "+00:00"))
-    recency = max((now - last).total_seconds() / 86400, 0.0)
-    return round(
-        0.35 * float(s.get("confidence", 0.0))
-        + 0.2 * min(1.0, math.log1p(float(ev.get("lift", 1.0))) / math.log1p(10))
-        + 0.25 * min(1.0, math.log1p(float(sv.get("minutes_per_week", 0.0))) / math.log1p(60))
-        + 0.1 * min(1.0, float(ev.get("days", 0)) / 30)
-        + 0.1 * math.exp(-recency / 14),
-        4,
+    return suggest.transparent_score(
+        confidence=float(s.get("confidence", 0.0)),
+        lift=float(ev["lift"]) if ev.get("lift") is not None else None,
+        minutes_per_week=float(sv.get("minutes_per_week", 0.0)),
+        days=int(ev.get("days", 0)),
+        age_days=max((now - last).total_seconds() / 86400, 0.0),
     )
 
 
