@@ -191,6 +191,9 @@ class Round:
     accepted: int
     used_ranker: bool
     train_seconds: float = 0.0
+    # what the transparent score's top k of the very same lists would have had accepted (the same fixed draws):
+    # ranking quality without the arms' different pasts (an arm that took the good suggestions sooner has fewer left)
+    same_lists_transparent: int = 0
 
     @property
     def acceptance(self) -> float:
@@ -206,7 +209,7 @@ def run_arm(pop: Population, arm: str, rounds: int = 3, per_round: int = 3) -> t
     ranker: Ranker | None = None
     out = []
     for r in range(rounds):
-        shown = accepted = 0
+        shown = accepted = baseline = 0
         for u, (person, pool) in enumerate(zip(pop.personas, pop.suggestions, strict=True)):
             when = START + r * ROUND + timedelta(seconds=pop.offsets[u])
             open_ = [s for i, s in enumerate(pool) if pop.arrives(i) <= r and s["id"] not in done[u]]
@@ -217,6 +220,8 @@ def run_arm(pop: Population, arm: str, rounds: int = 3, per_round: int = 3) -> t
             else:
                 scores = [float(s["score"]) for s in open_]
             order = sorted(range(len(open_)), key=lambda i: (-scores[i], str(open_[i]["id"])))[:per_round]
+            plain = sorted(range(len(open_)), key=lambda i: (-float(open_[i]["score"]), str(open_[i]["id"])))
+            baseline += sum(person.answer(open_[i]) == "accept" for i in plain[:per_round])
             for position, i in enumerate(order):
                 s = open_[i]
                 action = person.answer(s)
@@ -227,7 +232,7 @@ def run_arm(pop: Population, arm: str, rounds: int = 3, per_round: int = 3) -> t
                 done[u].add(str(s["id"]))
                 shown += 1
                 accepted += action == "accept"
-        result = Round(arm, r + 1, shown, accepted, ranker is not None)
+        result = Round(arm, r + 1, shown, accepted, ranker is not None, same_lists_transparent=baseline)
         if arm == "ranker" and r + 1 < rounds:
             summary = train_from_feedback(feedback, register=False)
             result.train_seconds = float(summary.get("train_seconds", 0.0))
