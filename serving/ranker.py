@@ -194,6 +194,7 @@ def train_from_feedback(
     when one was trained. Without ``register`` nothing touches MLflow and ``promoted`` says whether the ranker beat
     the transparent score (the simulation's rule)."""
     started = time.perf_counter()
+    feedback = list(feedback)
     train, test = split(feedback, holdout)
     summary: dict[str, Any] = {
         "name": NAME, "examples": len(train.y) + len(test.y), "train": len(train.y), "test": len(test.y), "trained": False,
@@ -210,6 +211,9 @@ def train_from_feedback(
         return summary | {"reason": f"too few held-out pairs to compare ({pairs} < {MIN_PAIRS})"}
     if not register:
         summary["promoted"] = auc > baseline
+        if summary["promoted"]:
+            every = examples(feedback)
+            summary["ranker"] = fit(every.x, every.y)
         return summary
     return summary | _log_and_promote(ranker, train, test, auc, baseline, pairs)
 
