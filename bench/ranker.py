@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.ranker                      # 1,000 people, 5 rounds, seeds 0-2
     .venv/bin/python -m bench.ranker --people 300 --seeds 5
+    .venv/bin/python -m bench.ranker --candidates personas   # real suggestions of synthetic personas
 
 Both arms face the same people (``serving.simulate``: hidden preferences, fixed random draws, candidates arriving
 over the rounds), so they differ only in what they show. Acceptance is pooled over the seeds (accepted / shown);
@@ -19,7 +20,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from serving.simulate import Population, Round, plausible_suggestions, run_arm
+from serving.simulate import Candidates, PersonaSuggestions, Population, Round, plausible_suggestions, run_arm
 
 
 def main() -> None:
@@ -27,18 +28,23 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--candidates", choices=("plausible", "personas"), default="plausible",
+        help="made-up suggestions, or the real ones the refresh builds from features.synth personas",
+    )  # fmt: skip
     parser.add_argument("--scale", type=int, default=10000, help="people for the training-time point (0: skip)")
     args = parser.parse_args()
 
+    candidates: Candidates = plausible_suggestions if args.candidates == "plausible" else PersonaSuggestions()
     arms: dict[str, list[list[Round]]] = {"transparent": [], "ranker": [], "oracle": []}
     feedback: list[dict[str, Any]] = []
     for seed in range(args.seeds):
         for arm in arms:
-            rounds, rows = run_arm(Population.make(args.people, seed), arm, args.rounds)
+            rounds, rows = run_arm(Population.make(args.people, seed, candidates), arm, args.rounds)
             arms[arm].append(rounds)
             if arm == "ranker" and seed == 0:
                 feedback = rows
-    print(f"{args.people} simulated people x {args.seeds} seeds, top 3 per round")
+    print(f"{args.people} simulated people x {args.seeds} seeds, top 3 per round, {args.candidates} candidates")
     print(
         "| round | transparent | ranker | ratio | cumulative ratio | same lists | served by ranker | ranker training (s) "
         "| oracle |"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -137,19 +137,64 @@ class Persona:
         return "snooze" if snooze < 1 / 6 else "dismiss"
 
 
-def persona(rng: random.Random) -> Persona:
-    """A random person: about a quarter of templates loved, a third disliked, 1-2 tools with strong feelings,
-    one in three with a savings threshold."""
+def persona(rng: random.Random, tools: Sequence[str] = TOOLS) -> Persona:
+    """A random person: about a quarter of templates loved, a third disliked, 1-2 of ``tools`` with strong
+    feelings, one in three with a savings threshold."""
     template = {}
     for t in TEMPLATES:
         r = rng.random()
         template[t] = 2.0 if r < 0.25 else -2.0 if r < 0.55 else rng.gauss(0, 0.5)
-    tool = {t: rng.choice((-1.5, 1.5)) for t in rng.sample(TOOLS, rng.randint(1, 2))}
+    tool = {t: rng.choice((-1.5, 1.5)) for t in rng.sample(list(tools), min(rng.randint(1, 2), len(tools)))}
     threshold = rng.choice((5.0, 10.0, 20.0)) if rng.random() < 1 / 3 else None
     return Persona(rng.gauss(-1.2, 0.5), template, tool, threshold)
 
 
 Candidates = Callable[[random.Random, int], list[dict[str, Any]]]
+
+
+class PersonaSuggestions:
+    """Real suggestions: ``features.synth`` personas' events -> ``serving.candidates`` -> ``serving.suggest``
+    (in memory, no database), each carrying the transparent score the refresh computed. A synthetic persona yields
+    only its planted workflows (1-3 suggestions), so each simulated person gets ``n`` of the whole library
+    (several personas' suggestions, re-keyed to the person); people's tool feelings are about the library's tools.
+    """
+
+    def __init__(self, personas: int = 40, days: int = 28, seed: int = 0, n: int = 30) -> None:
+        self.library = synth_library(personas, days, seed)
+        self.n = min(n, len(self.library))
+        self.tools = sorted({t for s in self.library if (t := keys(s)[1])}) or TOOLS
+
+    def __call__(self, rng: random.Random, person: int) -> list[dict[str, Any]]:
+        out = []
+        for s in rng.sample(self.library, self.n):
+            key = f"{s['user_id']}\x1f{s['pattern_key']}"  # two personas' same pattern stays two suggestions
+            new = suggest.suggestion_id(person, str(s["template"]), key)
+            out.append(s | {"id": new, "user_id": person, "_from": s["user_id"]})
+        return out
+
+
+def synth_library(personas: int, days: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Every suggestion the refresh builds for ``personas`` synthetic people over the ``days`` before ``START``."""
+    import polars as pl
+
+    from features.synth import generate
+    from floyo.events import extension_of
+    from serving.candidates import mine_candidates, user_activity
+
+    data = generate(personas=personas, days=days, seed=seed, end=START.date())
+    rows = [
+        {"user_id": i, "ts": datetime.fromisoformat(e["ts"]), "kind": e["kind"], "root": e.get("root"),
+         "path": e.get("path"), "ext": extension_of(e.get("path") or ""), "dest_path": e.get("dest_path"),
+         "tool": e.get("tool"), "exit_code": e.get("exit_code"), "duration_ms": e.get("duration_ms"), "meta": None}
+        for i, user in enumerate(data.users) for e in user.events
+    ]  # fmt: skip
+    schema: dict[str, Any] = {
+        "user_id": pl.Int64, "ts": pl.Datetime("us", "UTC"), "kind": pl.String, "root": pl.String, "path": pl.String,
+        "ext": pl.String, "dest_path": pl.String, "tool": pl.String, "exit_code": pl.Int32, "duration_ms": pl.Int64,
+        "meta": pl.String,
+    }  # fmt: skip
+    events = pl.DataFrame(rows, schema=schema).sort("user_id", "ts")
+    return suggest.build_suggestions(mine_candidates(events), user_activity(events))
 
 
 @dataclass
@@ -170,7 +215,7 @@ class Population:
         rng = random.Random(seed)
         personas, suggestions, offsets = [], [], []
         for i in range(people):
-            p = persona(rng)
+            p = persona(rng, getattr(candidates, "tools", TOOLS))
             found = candidates(rng, i)
             p.draws = {str(s["id"]): (rng.random(), rng.random()) for s in found}
             for s in found:
