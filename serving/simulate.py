@@ -14,9 +14,15 @@ patterns). Each round every person sees their top ``per_round`` unanswered sugge
 only once it beats the transparent score on held-out later answers, exactly the job's promotion rule). Snoozed
 suggestions stay out until the end of the simulation.
 
+Every candidate carries ``serving.suggest``'s transparent score (the real formula, as the refresh computes it).
 Candidates come from ``plausible_suggestions`` (varied templates, tools, confidence, lift and savings, in the
-served suggestion's shape); pass ``candidates=`` any function of (random generator, person index) returning
-suggestion dicts to simulate on real ones.
+served suggestion's shape) or, with ``candidates=PersonaSuggestions()``, are real: ``features.synth`` personas'
+events mined and built into suggestions in memory; any function of (random generator, person index) returning
+suggestion dicts will do.
+
+``Round.same_lists_transparent`` counts what the transparent top k of an arm's very own lists would have had
+accepted: an arm that took people's favourites sooner has fewer left, so per-round acceptance across arms mixes
+ranking quality with the arms' different pasts, and this does not.
 """
 
 from __future__ import annotations
