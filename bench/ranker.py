@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.ranker                      # 1,000 people, 5 rounds, seeds 0-2
     .venv/bin/python -m bench.ranker --people 300 --seeds 5
+    .venv/bin/python -m bench.ranker --candidates personas   # real suggestions of synthetic personas
 
 Both arms face the same people (``serving.simulate``: hidden preferences, fixed random draws, candidates arriving
 over the rounds), so they differ only in what they show. Acceptance is pooled over the seeds (accepted / shown);
@@ -19,7 +20,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from serving.simulate import Population, Round, plausible_suggestions, run_arm
+from serving.simulate import Candidates, PersonaSuggestions, Population, Round, plausible_suggestions, run_arm
 
 
 def main() -> None:
@@ -27,40 +28,51 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--candidates", choices=("plausible", "personas"), default="plausible",
+        help="made-up suggestions, or the real ones the refresh builds from features.synth personas",
+    )  # fmt: skip
     parser.add_argument("--scale", type=int, default=10000, help="people for the training-time point (0: skip)")
     args = parser.parse_args()
 
+    candidates: Candidates = plausible_suggestions if args.candidates == "plausible" else PersonaSuggestions()
     arms: dict[str, list[list[Round]]] = {"transparent": [], "ranker": [], "oracle": []}
     feedback: list[dict[str, Any]] = []
     for seed in range(args.seeds):
         for arm in arms:
-            rounds, rows = run_arm(Population.make(args.people, seed), arm, args.rounds)
+            rounds, rows = run_arm(Population.make(args.people, seed, candidates), arm, args.rounds)
             arms[arm].append(rounds)
             if arm == "ranker" and seed == 0:
                 feedback = rows
-    print(f"{args.people} simulated people x {args.seeds} seeds, top 3 per round")
+    print(f"{args.people} simulated people x {args.seeds} seeds, top 3 per round, {args.candidates} candidates")
     print(
-        "| round | transparent | ranker | ratio | cumulative ratio | served by ranker | ranker training (s) | oracle |"
+        "| round | transparent | ranker | ratio | cumulative ratio | same lists | served by ranker | ranker training (s) "
+        "| oracle |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in range(args.rounds):
         t = [s[r] for s in arms["transparent"]]
         k = [s[r] for s in arms["ranker"]]
         ta = sum(x.accepted for x in t) / sum(x.shown for x in t)
         ka = sum(x.accepted for x in k) / sum(x.shown for x in k)
         used = sum(x.used_ranker for x in k)
+        same = sum(x.accepted for x in k) / max(sum(x.same_lists_transparent for x in k), 1)
         cum_t = sum(x.accepted for s in arms["transparent"] for x in s[: r + 1])
         cum_k = sum(x.accepted for s in arms["ranker"] for x in s[: r + 1])
         train = f"{sum(x.train_seconds for x in k) / len(k):.2f}" if r + 1 < args.rounds else "-"
         o = [s[r] for s in arms["oracle"]]
         oa = sum(x.accepted for x in o) / sum(x.shown for x in o)
         print(
-            f"| {r + 1} | {ta:.3f} | {ka:.3f} | {ka / ta:.2f}x | {cum_k / cum_t:.2f}x | {used}/{len(k)} | {train} "
+            f"| {r + 1} | {ta:.3f} | {ka:.3f} | {ka / ta:.2f}x | {cum_k / cum_t:.2f}x | {same:.2f}x | {used}/{len(k)} | {train} "
             f"| {oa:.3f} |"
         )
-    third = [(s[2].acceptance, k[2].acceptance) for s, k in zip(arms["transparent"], arms["ranker"], strict=True)]
     if args.rounds >= 3:
-        print("round 3 ratio per seed: " + ", ".join(f"{b / a:.2f}" for a, b in third))
+        third = [(t[2], k[2]) for t, k in zip(arms["transparent"], arms["ranker"], strict=True)]
+        print("round 3 ratio per seed: " + ", ".join(f"{k.acceptance / t.acceptance:.2f}" for t, k in third))
+        print(
+            "round 3 same-lists ratio per seed: "
+            + ", ".join(f"{k.accepted / max(k.same_lists_transparent, 1):.2f}" for _, k in third)
+        )
     _rank_speed(feedback)
     if args.scale:
         _train_at_scale(args.scale)

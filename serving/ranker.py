@@ -9,7 +9,9 @@ ranker fitted on the earlier ones and by the transparent score the suggestion ca
 ``pair_auc``, is the share of (accepted, dismissed) pairs of the same person that a score orders right (ties
 half): ranking happens within one person's list, so pairs across people do not count. The version is
 registered as ``floyo-ranker`` (scope ``lake``) and gets the ``champion`` alias only if it beats both the
-transparent score and the current champion on the same held-out answers.
+transparent score and the current champion on the same held-out answers. A ranker that beat the transparent
+score is logged (and served) refitted on every answer, the held-out ones included: the procedure was judged on
+answers it never saw, and the latest answers, with the longest histories, are the most like serving.
 """
 
 from __future__ import annotations
@@ -191,9 +193,13 @@ def train_from_feedback(
 ) -> dict[str, Any]:
     """Fit on the earlier answers, evaluate on the later ones against the transparent score (and the champion),
     log and maybe promote (``register``). The summary says what happened and why; it holds the fitted ``ranker``
-    when one was trained. Without ``register`` nothing touches MLflow and ``promoted`` says whether the ranker beat
-    the transparent score (the simulation's rule)."""
+    when one was trained: once the fit on the earlier answers beats the transparent score on the held-out ones,
+    the same procedure refitted on every answer (``refit``; that is the version logged and served; the metrics
+    are the held-out fit's). Without ``register`` nothing touches MLflow and ``promoted`` says whether the ranker
+    beat the transparent score (the simulation's rule). A refitted champion has seen some of the next run's
+    held-out answers, so re-scoring it there flatters it: a challenger has to beat it all the more."""
     started = time.perf_counter()
+    feedback = list(feedback)
     train, test = split(feedback, holdout)
     summary: dict[str, Any] = {
         "name": NAME, "examples": len(train.y) + len(test.y), "train": len(train.y), "test": len(test.y), "trained": False,
@@ -204,14 +210,27 @@ def train_from_feedback(
     ranker = fit(train.x, train.y)
     auc, pairs = pair_auc(ranker.predict(test.x), test.y, test.user)
     baseline, _ = pair_auc(test.x[:, SCORE], test.y, test.user)
-    summary |= {"trained": True, "ranker": ranker, "pair_auc": auc, "transparent_pair_auc": baseline, "pairs": pairs}
-    summary["train_seconds"] = round(time.perf_counter() - started, 3)
+    summary |= {
+        "trained": True,
+        "ranker": ranker,
+        "pair_auc": auc,
+        "transparent_pair_auc": baseline,
+        "pairs": pairs,
+        "refit": False,
+    }
     if pairs < MIN_PAIRS:
+        summary["train_seconds"] = round(time.perf_counter() - started, 3)
         return summary | {"reason": f"too few held-out pairs to compare ({pairs} < {MIN_PAIRS})"}
+    if auc > baseline:
+        # the procedure passed on answers it never saw: the model that serves is the same procedure fitted on
+        # every answer (the held-out ones are the latest, with the longest histories: the most like serving)
+        every = examples(feedback)
+        summary |= {"ranker": fit(every.x, every.y), "refit": True}
+    summary["train_seconds"] = round(time.perf_counter() - started, 3)
     if not register:
         summary["promoted"] = auc > baseline
         return summary
-    return summary | _log_and_promote(ranker, train, test, auc, baseline, pairs)
+    return summary | _log_and_promote(summary["ranker"], train, test, auc, baseline, pairs)
 
 
 def _log_and_promote(
@@ -236,7 +255,7 @@ def _log_and_promote(
     }  # fmt: skip
     logged = tracking.log_model_run(
         name=NAME, python_model=RankerPyfunc(), artifact=ranker.to_json(),
-        params={"model": "logistic", "C": C, "holdout": HOLDOUT, "features": len(FEATURES)},
+        params={"model": "logistic", "C": C, "holdout": HOLDOUT, "features": len(FEATURES), "refit": auc > baseline},
         metrics=metrics, data=data, input_example=pd.DataFrame(test.x[:5], columns=list(FEATURES)),
     )  # fmt: skip
     promoted = auc > baseline and (champion_auc is None or auc > champion_auc)

@@ -14,9 +14,15 @@ patterns). Each round every person sees their top ``per_round`` unanswered sugge
 only once it beats the transparent score on held-out later answers, exactly the job's promotion rule). Snoozed
 suggestions stay out until the end of the simulation.
 
+Every candidate carries ``serving.suggest``'s transparent score (the real formula, as the refresh computes it).
 Candidates come from ``plausible_suggestions`` (varied templates, tools, confidence, lift and savings, in the
-served suggestion's shape); pass ``candidates=`` any function of (random generator, person index) returning
-suggestion dicts to simulate on real ones.
+served suggestion's shape) or, with ``candidates=PersonaSuggestions()``, are real: ``features.synth`` personas'
+events mined and built into suggestions in memory; any function of (random generator, person index) returning
+suggestion dicts will do.
+
+``Round.same_lists_transparent`` counts what the transparent top k of an arm's very own lists would have had
+accepted: an arm that took people's favourites sooner has fewer left, so per-round acceptance across arms mixes
+ranking quality with the arms' different pasts, and this does not.
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from serving import suggest
 from serving.ranker import Ranker, train_from_feedback
 from serving.ranker_features import TEMPLATES, keys
 
@@ -59,18 +66,16 @@ TOOLS = sorted({t for tools, _, _ in SHAPES.values() for t in tools if t})
 
 
 def transparent_score(s: Mapping[str, Any], now: datetime = START) -> float:
-    """A stand-in for the transparent score (``serving.suggest`` owns the real one): confidence, lift, savings,
-    days and recency, each capped to [0, 1], weighted; used only when a candidate carries no ``score``."""
+    """``serving.suggest``'s transparent score of a suggestion dict (the one served before anyone answers), its
+    recency counted from ``now`` (the refresh's moment)."""
     ev, sv = s.get("evidence") or {}, s.get("savings") or {}
     last = datetime.fromisoformat(str(ev.get("last_seen", now.isoformat())).replace("Z", "+00:00"))
-    recency = max((now - last).total_seconds() / 86400, 0.0)
-    return round(
-        0.35 * float(s.get("confidence", 0.0))
-        + 0.2 * min(1.0, math.log1p(float(ev.get("lift", 1.0))) / math.log1p(10))
-        + 0.25 * min(1.0, math.log1p(float(sv.get("minutes_per_week", 0.0))) / math.log1p(60))
-        + 0.1 * min(1.0, float(ev.get("days", 0)) / 30)
-        + 0.1 * math.exp(-recency / 14),
-        4,
+    return suggest.transparent_score(
+        confidence=float(s.get("confidence", 0.0)),
+        lift=float(ev["lift"]) if ev.get("lift") is not None else None,
+        minutes_per_week=float(sv.get("minutes_per_week", 0.0)),
+        days=int(ev.get("days", 0)),
+        age_days=max((now - last).total_seconds() / 86400, 0.0),
     )
 
 
@@ -138,19 +143,64 @@ class Persona:
         return "snooze" if snooze < 1 / 6 else "dismiss"
 
 
-def persona(rng: random.Random) -> Persona:
-    """A random person: about a quarter of templates loved, a third disliked, 1-2 tools with strong feelings,
-    one in three with a savings threshold."""
+def persona(rng: random.Random, tools: Sequence[str] = TOOLS) -> Persona:
+    """A random person: about a quarter of templates loved, a third disliked, 1-2 of ``tools`` with strong
+    feelings, one in three with a savings threshold."""
     template = {}
     for t in TEMPLATES:
         r = rng.random()
         template[t] = 2.0 if r < 0.25 else -2.0 if r < 0.55 else rng.gauss(0, 0.5)
-    tool = {t: rng.choice((-1.5, 1.5)) for t in rng.sample(TOOLS, rng.randint(1, 2))}
+    tool = {t: rng.choice((-1.5, 1.5)) for t in rng.sample(list(tools), min(rng.randint(1, 2), len(tools)))}
     threshold = rng.choice((5.0, 10.0, 20.0)) if rng.random() < 1 / 3 else None
     return Persona(rng.gauss(-1.2, 0.5), template, tool, threshold)
 
 
 Candidates = Callable[[random.Random, int], list[dict[str, Any]]]
+
+
+class PersonaSuggestions:
+    """Real suggestions: ``features.synth`` personas' events -> ``serving.candidates`` -> ``serving.suggest``
+    (in memory, no database), each carrying the transparent score the refresh computed. A synthetic persona yields
+    only its planted workflows (1-3 suggestions), so each simulated person gets ``n`` of the whole library
+    (several personas' suggestions, re-keyed to the person); people's tool feelings are about the library's tools.
+    """
+
+    def __init__(self, personas: int = 40, days: int = 28, seed: int = 0, n: int = 30) -> None:
+        self.library = synth_library(personas, days, seed)
+        self.n = min(n, len(self.library))
+        self.tools = sorted({t for s in self.library if (t := keys(s)[1])}) or TOOLS
+
+    def __call__(self, rng: random.Random, person: int) -> list[dict[str, Any]]:
+        out = []
+        for s in rng.sample(self.library, self.n):
+            key = f"{s['user_id']}\x1f{s['pattern_key']}"  # two personas' same pattern stays two suggestions
+            new = suggest.suggestion_id(person, str(s["template"]), key)
+            out.append(s | {"id": new, "user_id": person, "_from": s["user_id"]})
+        return out
+
+
+def synth_library(personas: int, days: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Every suggestion the refresh builds for ``personas`` synthetic people over the ``days`` before ``START``."""
+    import polars as pl
+
+    from features.synth import generate
+    from floyo.events import extension_of
+    from serving.candidates import mine_candidates, user_activity
+
+    data = generate(personas=personas, days=days, seed=seed, end=START.date())
+    rows = [
+        {"user_id": i, "ts": datetime.fromisoformat(e["ts"]), "kind": e["kind"], "root": e.get("root"),
+         "path": e.get("path"), "ext": extension_of(e.get("path") or ""), "dest_path": e.get("dest_path"),
+         "tool": e.get("tool"), "exit_code": e.get("exit_code"), "duration_ms": e.get("duration_ms"), "meta": None}
+        for i, user in enumerate(data.users) for e in user.events
+    ]  # fmt: skip
+    schema: dict[str, Any] = {
+        "user_id": pl.Int64, "ts": pl.Datetime("us", "UTC"), "kind": pl.String, "root": pl.String, "path": pl.String,
+        "ext": pl.String, "dest_path": pl.String, "tool": pl.String, "exit_code": pl.Int32, "duration_ms": pl.Int64,
+        "meta": pl.String,
+    }  # fmt: skip
+    events = pl.DataFrame(rows, schema=schema).sort("user_id", "ts")
+    return suggest.build_suggestions(mine_candidates(events), user_activity(events))
 
 
 @dataclass
@@ -171,7 +221,7 @@ class Population:
         rng = random.Random(seed)
         personas, suggestions, offsets = [], [], []
         for i in range(people):
-            p = persona(rng)
+            p = persona(rng, getattr(candidates, "tools", TOOLS))
             found = candidates(rng, i)
             p.draws = {str(s["id"]): (rng.random(), rng.random()) for s in found}
             for s in found:
@@ -192,6 +242,9 @@ class Round:
     accepted: int
     used_ranker: bool
     train_seconds: float = 0.0
+    # what the transparent score's top k of the very same lists would have had accepted (the same fixed draws):
+    # ranking quality without the arms' different pasts (an arm that took the good suggestions sooner has fewer left)
+    same_lists_transparent: int = 0
 
     @property
     def acceptance(self) -> float:
@@ -207,7 +260,7 @@ def run_arm(pop: Population, arm: str, rounds: int = 3, per_round: int = 3) -> t
     ranker: Ranker | None = None
     out = []
     for r in range(rounds):
-        shown = accepted = 0
+        shown = accepted = baseline = 0
         for u, (person, pool) in enumerate(zip(pop.personas, pop.suggestions, strict=True)):
             when = START + r * ROUND + timedelta(seconds=pop.offsets[u])
             open_ = [s for i, s in enumerate(pool) if pop.arrives(i) <= r and s["id"] not in done[u]]
@@ -218,6 +271,8 @@ def run_arm(pop: Population, arm: str, rounds: int = 3, per_round: int = 3) -> t
             else:
                 scores = [float(s["score"]) for s in open_]
             order = sorted(range(len(open_)), key=lambda i: (-scores[i], str(open_[i]["id"])))[:per_round]
+            plain = sorted(range(len(open_)), key=lambda i: (-float(open_[i]["score"]), str(open_[i]["id"])))
+            baseline += sum(person.answer(open_[i]) == "accept" for i in plain[:per_round])
             for position, i in enumerate(order):
                 s = open_[i]
                 action = person.answer(s)
@@ -228,7 +283,7 @@ def run_arm(pop: Population, arm: str, rounds: int = 3, per_round: int = 3) -> t
                 done[u].add(str(s["id"]))
                 shown += 1
                 accepted += action == "accept"
-        result = Round(arm, r + 1, shown, accepted, ranker is not None)
+        result = Round(arm, r + 1, shown, accepted, ranker is not None, same_lists_transparent=baseline)
         if arm == "ranker" and r + 1 < rounds:
             summary = train_from_feedback(feedback, register=False)
             result.train_seconds = float(summary.get("train_seconds", 0.0))
