@@ -23,11 +23,11 @@ from ingest.responses import OrjsonResponse
 from serving.cache import make_cache
 from serving.catalog import load_catalog
 from serving.champions import Champions
-from serving.routes import activity, catalog, me, suggestions, workflows
+from serving.routes import activity, catalog, me, operations, suggestions, workflows
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (me.router, suggestions.router, workflows.router, catalog.router, activity.router)
+ROUTERS = (me.router, suggestions.router, workflows.router, catalog.router, activity.router, operations.router)
 
 
 @asynccontextmanager
