@@ -42,7 +42,7 @@ def _session_events(session: dict[str, Any], params: dict[str, Any]) -> None:
         return
     columns = ["ts", "kind", "root", "path", "tool", "exit_code", "duration_ms"]
     frame = pd.DataFrame(page["events"])
-    st.dataframe(frame[[c for c in columns if c in frame]], hide_index=True, use_container_width=True)
+    st.dataframe(frame[[c for c in columns if c in frame]], hide_index=True, width="stretch")
     if page.get("next_cursor"):
         st.caption("The first 500 events of the session.")
 
@@ -60,12 +60,12 @@ if everything is not None:
         elif data is not None:
             st.caption(f"{data['events']['total']:,} events in {data['sessions_total']:,} sessions "
                        "(a 30-minute pause ends a session).")  # fmt: skip
-            st.altair_chart(heatmap(data["heatmap"]), use_container_width=True)
-            st.altair_chart(sessions_over_time(data["days"]), use_container_width=True)
+            st.altair_chart(heatmap(data["heatmap"]), width="stretch")
+            st.altair_chart(sessions_over_time(data["days"]), width="stretch")
             st.subheader("Sessions")
             sessions = data["sessions"]
             table = pd.DataFrame(sessions, columns=["start", "end", "events", "minutes"])
-            st.dataframe(table, hide_index=True, use_container_width=True, height=240)
+            st.dataframe(table, hide_index=True, width="stretch", height=240)
             labels = [f"{s['start'][:16].replace('T', ' ')} · {s['events']} events · {s['minutes']} min"
                       for s in sessions]  # fmt: skip
             chosen = st.selectbox("Drill down to a session", range(len(sessions)), format_func=labels.__getitem__)

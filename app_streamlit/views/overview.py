@@ -31,7 +31,7 @@ if data is not None:
                                    (right, "roots", "Top roots")):  # fmt: skip
             rows = data["top"][key]
             if rows:
-                column.altair_chart(top_bars(rows, title), use_container_width=True)
+                column.altair_chart(top_bars(rows, title), width="stretch")
             else:
                 column.caption(f"{title}: none yet")
     st.subheader("Devices")
@@ -46,5 +46,5 @@ if data is not None:
                  for d in devices]
             ),  # fmt: skip
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )

@@ -63,6 +63,12 @@ def _feedback(sid: str, title: str, body: dict[str, Any], done: str) -> None:
     flash(f"“{title}”: {done}")
 
 
+def _dismiss(sid: str, title: str) -> None:
+    # the reason is read when the button is clicked: the text typed just before counts
+    reason = str(st.session_state.get(f"reason_{sid}", "")).strip()
+    _feedback(sid, title, {"action": "dismiss", **({"reason": reason} if reason else {})}, "dismissed.")
+
+
 def _card(s: dict[str, Any]) -> None:
     sid, title = s["id"], s["title"]
     with st.container(border=True, key=f"card_{sid}"):
@@ -83,9 +89,8 @@ def _card(s: dict[str, Any]) -> None:
         snooze.button(f"Snooze {SNOOZE_DAYS} days", key=f"snooze_{sid}", on_click=_feedback,
                       args=(sid, title, {"action": "snooze", "days": SNOOZE_DAYS}, f"snoozed for {SNOOZE_DAYS} days."))  # fmt: skip
         with dismiss.popover("Dismiss"):
-            reason = st.text_input("Why? (optional)", key=f"reason_{sid}", max_chars=2000)
-            body: dict[str, Any] = {"action": "dismiss", **({"reason": reason} if reason.strip() else {})}
-            st.button("Dismiss it", key=f"dismiss_{sid}", on_click=_feedback, args=(sid, title, body, "dismissed."))
+            st.text_input("Why? (optional)", key=f"reason_{sid}", max_chars=2000)
+            st.button("Dismiss it", key=f"dismiss_{sid}", on_click=_dismiss, args=(sid, title))
 
 
 def _toggle(workflow: dict[str, Any]) -> None:
