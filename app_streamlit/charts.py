@@ -13,13 +13,15 @@ WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 def top_bars(rows: list[dict[str, Any]], what: str) -> alt.Chart:
     """Horizontal bars of ``[{"name", "events"}]``, largest first."""
     frame = pd.DataFrame(rows, columns=["name", "events"])
-    return (
+    chart: alt.Chart = (
         alt.Chart(frame, title=what)
         .mark_bar()
-        .encode(x=alt.X("events:Q", title="events"), y=alt.Y("name:N", sort="-x", title=None),
-                tooltip=["name", "events"])  # fmt: skip
+        .encode(
+            x=alt.X("events:Q", title="events"), y=alt.Y("name:N", sort="-x", title=None), tooltip=["name", "events"]
+        )
         .properties(height=max(60, 22 * len(frame)))
     )
+    return chart
 
 
 def heatmap(cells: list[dict[str, Any]]) -> alt.Chart:
@@ -28,39 +30,49 @@ def heatmap(cells: list[dict[str, Any]]) -> alt.Chart:
     frame = pd.DataFrame(
         [{"weekday": WEEKDAYS[d], "hour": h, "events": counts.get((d, h), 0)} for d in range(7) for h in range(24)]
     )
-    return (
+    chart: alt.Chart = (
         alt.Chart(frame, title="When you work (UTC)")
         .mark_rect()
         .encode(
-            x=alt.X("hour:O", title="hour"), y=alt.Y("weekday:O", sort=WEEKDAYS, title=None),
-            color=alt.Color("events:Q", scale=alt.Scale(scheme="blues")), tooltip=["weekday", "hour", "events"],
-        )  # fmt: skip
+            x=alt.X("hour:O", title="hour"),
+            y=alt.Y("weekday:O", sort=WEEKDAYS, title=None),
+            color=alt.Color("events:Q", scale=alt.Scale(scheme="blues")),
+            tooltip=["weekday", "hour", "events"],
+        )
         .properties(height=220)
     )
+    return chart
 
 
 def sessions_over_time(days: list[dict[str, Any]]) -> alt.Chart:
     """Sessions and active minutes per day."""
     frame = pd.DataFrame(days, columns=["day", "sessions", "events", "active_minutes"])
     frame["day"] = pd.to_datetime(frame["day"])
-    return (
+    chart: alt.Chart = (
         alt.Chart(frame, title="Active minutes per day")
         .mark_bar()
-        .encode(x=alt.X("day:T", title=None), y=alt.Y("active_minutes:Q", title="active minutes"),
-                tooltip=["day:T", "sessions", "events", "active_minutes"])  # fmt: skip
+        .encode(
+            x=alt.X("day:T", title=None),
+            y=alt.Y("active_minutes:Q", title="active minutes"),
+            tooltip=["day:T", "sessions", "events", "active_minutes"],
+        )
         .properties(height=220)
     )
+    return chart
 
 
-def delays(rows: list[dict[str, Any]]) -> alt.Chart:
-    """Median and 90th-percentile delay between a workflow's steps."""
+def delays(rows: list[dict[str, Any]]) -> alt.LayerChart:
+    """Median (bar) and 90th-percentile (tick) delay before each of a workflow's steps."""
     frame = pd.DataFrame(rows, columns=["step", "median_s", "p90_s"])
-    return (
+    bars = (
         alt.Chart(frame, title="Delay before each step (s)")
         .mark_bar()
         .encode(
-            y=alt.Y("step:N", title=None), x=alt.X("median_s:Q", title="seconds (bar: median, tick: 90th percentile)"),
+            y=alt.Y("step:N", title=None),
+            x=alt.X("median_s:Q", title="seconds (bar: median, tick: 90th percentile)"),
             tooltip=["step", "median_s", "p90_s"],
-        )  # fmt: skip
-        + alt.Chart(frame).mark_tick(color="red", thickness=2).encode(y="step:N", x="p90_s:Q")
+        )
     )
+    ticks = alt.Chart(frame).mark_tick(color="red", thickness=2).encode(y="step:N", x="p90_s:Q")
+    chart: alt.LayerChart = bars + ticks
+    return chart

@@ -305,9 +305,9 @@ def stop_all() -> list[str]:
 
     settings = get_settings()
     lines = []
-    stopped = dashboard.stop(settings)
-    if stopped:
-        lines.append(stopped)
+    dashboard_stopped = dashboard.stop(settings)
+    if dashboard_stopped:
+        lines.append(dashboard_stopped)
     pid_file = _pid_file(settings)
     if pid_file.exists():
         pid = int(pid_file.read_text().split()[0])

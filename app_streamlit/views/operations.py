@@ -28,8 +28,10 @@ if data is not None:
     if ingest["per_hour"]:
         frame = pd.DataFrame(ingest["per_hour"])
         frame["hour"] = pd.to_datetime(frame["hour"])
-        chart = alt.Chart(frame, title="Events received per hour").mark_bar().encode(
-            x=alt.X("hour:T", title=None), y=alt.Y("events:Q"), tooltip=["hour:T", "events"]
+        chart = (
+            alt.Chart(frame, title="Events received per hour")
+            .mark_bar()
+            .encode(x=alt.X("hour:T", title=None), y=alt.Y("events:Q"), tooltip=["hour:T", "events"])
         )
         st.altair_chart(chart.properties(height=200), width="stretch")
     else:

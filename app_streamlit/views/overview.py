@@ -41,10 +41,15 @@ if data is not None:
     else:
         st.dataframe(
             pd.DataFrame(
-                [{"device": d["name"], "last event": ago(d["last_event"]),
-                  "lag (last arrival)": "—" if d["lag_s"] is None else duration(d["lag_s"])}
-                 for d in devices]
-            ),  # fmt: skip
+                [
+                    {
+                        "device": d["name"],
+                        "last event": ago(d["last_event"]),
+                        "lag (last arrival)": "—" if d["lag_s"] is None else duration(d["lag_s"]),
+                    }
+                    for d in devices
+                ]
+            ),
             hide_index=True,
             width="stretch",
         )

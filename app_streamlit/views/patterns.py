@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -27,13 +28,13 @@ def follows_graph(patterns: list[tuple[str, list[dict[str, Any]], int]]) -> str:
         labels = [step_label(s) for s in steps]
         for label in labels:
             nodes[label] += occurrences
-        for a, b in zip(labels, labels[1:], strict=False):
+        for a, b in itertools.pairwise(labels):
             edges[(a, b)] += occurrences
     top = max(edges.values(), default=1)
     lines = ["digraph { rankdir=LR; node [shape=box, style=rounded, fontname=Helvetica];"]
     lines += [f'  "{n}" [label="{n}\\n({c})"];' for n, c in nodes.items()]
     lines += [f'  "{a}" -> "{b}" [label="{c}", penwidth={1 + 4 * c / top:.1f}];' for (a, b), c in edges.items()]
-    return "\n".join(lines + ["}"])
+    return "\n".join([*lines, "}"])
 
 
 st.title("Patterns")
@@ -53,11 +54,14 @@ if answer is not None:
         st.subheader("Repeated workflows")
         st.dataframe(
             pd.DataFrame(
-                [{"workflow": t, "steps": " → ".join(step_label(s) for s in steps), "seen": n}
-                 for t, steps, n in patterns]
-            ),  # fmt: skip
-            hide_index=True, width="stretch",
-        )  # fmt: skip
+                [
+                    {"workflow": t, "steps": " → ".join(step_label(s) for s in steps), "seen": n}
+                    for t, steps, n in patterns
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
         st.subheader("Directly-follows graph")
         st.graphviz_chart(follows_graph(patterns))
         st.subheader("Delays between steps")

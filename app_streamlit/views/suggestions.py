@@ -80,7 +80,9 @@ def _card(s: dict[str, Any]) -> None:
         right.metric("Saves", f"{float((s.get('savings') or {}).get('minutes_per_week') or 0):.1f} min/week")
         st.markdown(f"**Evidence:** {evidence_words(s)}")
         st.markdown(f"**Time saved:** {savings_words(s)}")
-        st.markdown("**The workflow it creates:**\n" + "\n".join(f"- {line}" for line in workflow_words(s.get("workflow"))))
+        st.markdown(
+            "**The workflow it creates:**\n" + "\n".join(f"- {line}" for line in workflow_words(s.get("workflow")))
+        )
         with st.expander("Workflow definition (JSON)"):
             st.code(json.dumps(s.get("workflow"), indent=2), language="json")
         accept, snooze, dismiss = st.columns(3)

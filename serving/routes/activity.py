@@ -24,7 +24,8 @@ SESSIONS_LISTED = 200
 
 def _where(user_id: int, since: datetime | None, until: datetime | None, kinds: list[str], ext: str | None,
            root: str | None) -> tuple[str, list[Any]]:  # fmt: skip
-    clauses, params = ["user_id = %s"], [user_id]
+    clauses: list[str] = ["user_id = %s"]
+    params: list[Any] = [user_id]
     if since is not None:
         clauses.append("ts >= %s")
         params.append(since)
@@ -104,15 +105,22 @@ def activity(conn: Connection[Any], user_id: int, where: str, params: list[Any],
         "heatmap": [{"weekday": int(d), "hour": int(h), "events": int(n)} for d, h, n in heatmap],
         "days": [{**d, "active_minutes": round(d["active_minutes"], 1)} for d in per_day.values()],
         "sessions": [
-            {"start": s.isoformat(), "end": e.isoformat(), "events": int(n),
-             "minutes": round((e - s).total_seconds() / 60, 1)}
+            {
+                "start": s.isoformat(),
+                "end": e.isoformat(),
+                "events": int(n),
+                "minutes": round((e - s).total_seconds() / 60, 1),
+            }
             for s, e, n in sessions[-SESSIONS_LISTED:][::-1]
-        ],  # fmt: skip
+        ],
         "devices": [
-            {"name": str(name), "last_event": ts.isoformat() if ts else None,
-             "lag_s": None if received is None else round((now - received).total_seconds(), 1)}
+            {
+                "name": str(name),
+                "last_event": ts.isoformat() if ts else None,
+                "lag_s": None if received is None else round((now - received).total_seconds(), 1),
+            }
             for name, ts, received in devices
-        ],  # fmt: skip
+        ],
     }
 
 

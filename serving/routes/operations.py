@@ -69,10 +69,18 @@ def operations(engine: Engine, now: datetime) -> dict[str, Any]:
             "lag_s": None if oldest is None else round((now - oldest).total_seconds(), 1),
         },
         "job_runs": [
-            {"id": r.id, "job": r.job, "trigger": r.trigger, "status": r.status, "started_at": _iso(r.started_at),
-             "finished_at": _iso(r.finished_at), "duration_s": r.duration_s, "error": r.error}
+            {
+                "id": r.id,
+                "job": r.job,
+                "trigger": r.trigger,
+                "status": r.status,
+                "started_at": _iso(r.started_at),
+                "finished_at": _iso(r.finished_at),
+                "duration_s": r.duration_s,
+                "error": r.error,
+            }
             for r in runs
-        ],  # fmt: skip
+        ],
         "failures_7d": int(failures),
     }
 

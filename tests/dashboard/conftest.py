@@ -39,7 +39,9 @@ def known_events(now: datetime) -> tuple[list[dict[str, object]], int, int]:
     """Events at known times: (events, how many today (UTC), how many in the last 7 days)."""
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     recent = [now - timedelta(seconds=30 * i) for i in range(1, 6)]  # 5 within the last 3 minutes
-    older = [now - timedelta(days=3, minutes=i) for i in range(4)] + [now - timedelta(days=20, minutes=i) for i in range(3)]
+    older = [now - timedelta(days=3, minutes=i) for i in range(4)] + [
+        now - timedelta(days=20, minutes=i) for i in range(3)
+    ]
     events = [make_event(ts=t.isoformat(), path=f"thesis/c{i}.tex", root="documents") for i, t in enumerate(recent)]
     events += [make_event(ts=t.isoformat(), kind="run", path="", tool="latexmk") for t in older]
     today = sum(t >= midnight for t in recent + older)
@@ -68,7 +70,8 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         with running_server(env) as server:
             events, today, week = known_events(datetime.now(UTC))
             sent = httpx.post(f"{server.url}/api/v1/telemetry", json=make_batch(events), headers=person.headers)
-            assert sent.status_code == 200 and sent.json()["accepted"] == len(events), sent.text
+            assert sent.status_code == 200, sent.text
+            assert sent.json()["accepted"] == len(events), sent.text
             yield Stack(server.url, engine, person, empty, admin, (first, second), today, week)
         reset_engine()
         get_settings.cache_clear()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from sqlalchemy import text
+from streamlit.testing.v1 import AppTest
 
 from tests.dashboard.conftest import APP, Stack
 from tests.serving.api_helpers import make_suggestion_factory
@@ -106,7 +105,8 @@ def test_every_page_renders_with_data(stack: Stack, dashboard_env: pytest.Monkey
     assert len(at.get("graphviz_chart")) == 1
     open_page(at, "suggestions")
     assert [s.value for s in at.subheader][:2] == ["Build the thesis on save", "Convert blog posts with pandoc"]
-    assert "10.0 min/week" in texts(at.markdown) and "20.0 times a week × 30 s each" in texts(at.markdown)
+    assert "10.0 min/week" in texts(at.markdown)
+    assert "20.0 times a week × 30 s each" in texts(at.markdown)
 
 
 def test_activity_filters_narrow_the_numbers(stack: Stack, dashboard_env: pytest.MonkeyPatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -12,10 +13,11 @@ from tests.utils.factories import Device, make_batch, make_device, make_event
 
 def _send(api: TestClient, device: Device, events: list[dict[str, object]]) -> None:
     response = api.post("/api/v1/telemetry", json=make_batch(events), headers=device.headers)
-    assert response.status_code == 200 and response.json()["accepted"] == len(events), response.text
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == len(events), response.text
 
 
-def _activity(api: TestClient, device: Device, **params: object) -> dict[str, object]:
+def _activity(api: TestClient, device: Device, **params: object) -> Any:
     response = api.get("/api/v1/activity", headers=device.headers, params=params)
     assert response.status_code == 200, response.text
     data: dict[str, object] = response.json()
@@ -34,18 +36,21 @@ def test_activity_counts_tops_heatmap_sessions_and_devices(api: TestClient, devi
     today = sum(now - timedelta(minutes=i) >= midnight for i in range(1, 4))  # 3 unless run just after midnight
     assert data["events"] == {"total": 6, "today": today, "week": 3}
     top = data["top"]
-    assert top["extensions"] == [{"name": "py", "events": 3}, {"name": "md", "events": 2}]  # type: ignore[index]
-    assert top["tools"] == [{"name": "pytest", "events": 1}]  # type: ignore[index]
-    assert {r["name"]: r["events"] for r in top["roots"]} == {"projects": 4, "notes": 2}  # type: ignore[index]
-    cells = {(c["weekday"], c["hour"]): c["events"] for c in data["heatmap"]}  # type: ignore[attr-defined]
-    assert cells[(old.weekday(), 9)] == 2 and cells[(old.weekday(), 11)] == 1
+    assert top["extensions"] == [{"name": "py", "events": 3}, {"name": "md", "events": 2}]
+    assert top["tools"] == [{"name": "pytest", "events": 1}]
+    assert {r["name"]: r["events"] for r in top["roots"]} == {"projects": 4, "notes": 2}
+    cells = {(c["weekday"], c["hour"]): c["events"] for c in data["heatmap"]}
+    assert cells[(old.weekday(), 9)] == 2
+    assert cells[(old.weekday(), 11)] == 1
     assert sum(cells.values()) == 6
     # a 2-hour pause splits the old day into two sessions; the recent three minutes are one
     assert data["sessions_total"] == 3
-    assert data["sessions"][0]["events"] == 3  # type: ignore[index]
-    assert [d["sessions"] for d in data["days"]] == [2, 1]  # type: ignore[attr-defined]
-    (laptop,) = data["devices"]  # type: ignore[misc]
-    assert laptop["name"] == "laptop" and laptop["last_event"] is not None and 0 <= laptop["lag_s"] < 60
+    assert data["sessions"][0]["events"] == 3
+    assert [d["sessions"] for d in data["days"]] == [2, 1]
+    (laptop,) = data["devices"]
+    assert laptop["name"] == "laptop"
+    assert laptop["last_event"] is not None
+    assert 0 <= laptop["lag_s"] < 60
 
 
 def test_activity_filters_by_kind_ext_root_and_range(api: TestClient, device: Device):
@@ -55,11 +60,11 @@ def test_activity_filters_by_kind_ext_root_and_range(api: TestClient, device: De
         make_event(ts=(now - timedelta(days=1)).isoformat(), path="b.md", root="notes"),
         make_event(ts=(now - timedelta(hours=1)).isoformat(), kind="run", path="", tool="make"),
     ])  # fmt: skip
-    assert _activity(api, device, kind="run")["events"]["total"] == 1  # type: ignore[index]
-    assert _activity(api, device, ext=".MD")["events"]["total"] == 1  # type: ignore[index]
-    assert _activity(api, device, root="notes")["events"]["total"] == 1  # type: ignore[index]
+    assert _activity(api, device, kind="run")["events"]["total"] == 1
+    assert _activity(api, device, ext=".MD")["events"]["total"] == 1
+    assert _activity(api, device, root="notes")["events"]["total"] == 1
     since = (now - timedelta(days=2)).isoformat()
-    assert _activity(api, device, since=since)["events"]["total"] == 2  # type: ignore[index]
+    assert _activity(api, device, since=since)["events"]["total"] == 2
 
 
 def test_activity_of_a_new_user_is_empty_and_others_are_not_seen(api: TestClient, device: Device, engine: Engine):
@@ -67,12 +72,14 @@ def test_activity_of_a_new_user_is_empty_and_others_are_not_seen(api: TestClient
     stranger = make_device(engine)
     data = _activity(api, stranger)
     assert data["events"] == {"total": 0, "today": 0, "week": 0}
-    assert data["heatmap"] == [] and data["sessions"] == [] and data["last_event"] is None
+    assert data["heatmap"] == []
+    assert data["sessions"] == []
+    assert data["last_event"] is None
     assert data["devices"] == [{"name": "laptop", "last_event": None, "lag_s": None}]
     forbidden = api.get("/api/v1/activity", headers=stranger.headers, params={"user": device.user})
     assert forbidden.status_code == 403
     admin = make_device(engine, admin=True)
-    assert _activity(api, admin, user=device.user)["events"]["total"] == 1  # type: ignore[index]
+    assert _activity(api, admin, user=device.user)["events"]["total"] == 1
 
 
 def test_activity_bad_input_is_a_precise_422(api: TestClient, device: Device):
@@ -82,6 +89,7 @@ def test_activity_bad_input_is_a_precise_422(api: TestClient, device: Device):
     ]
     for params, code in cases:
         response = api.get("/api/v1/activity", headers=device.headers, params=params)
-        assert response.status_code == 422 and response.json()["error"]["code"] == code, response.text
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == code, response.text
     assert api.get("/api/v1/activity", headers=device.headers, params={"kind": "jump"}).status_code == 422
     assert api.get("/api/v1/activity").status_code == 401
