@@ -19,7 +19,6 @@ def top_bars(rows: list[dict[str, Any]], what: str) -> alt.Chart:
         .encode(
             x=alt.X("events:Q", title="events"), y=alt.Y("name:N", sort="-x", title=None), tooltip=["name", "events"]
         )
-        .properties(height=max(60, 22 * len(frame)))
     )
     return chart
 

@@ -33,7 +33,7 @@ def command(port: int) -> list[str]:
         sys.executable, "-m", "streamlit", "run", str(app_script()),
         "--server.address", HOST, "--server.port", str(port), "--server.headless", "true",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-        "--global.developmentMode", "false", "--server.runOnSave", "false",
+        "--global.developmentMode", "false", "--server.runOnSave", "false", "--client.toolbarMode", "viewer",
     ]  # fmt: skip
 
 

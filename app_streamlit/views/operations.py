@@ -20,8 +20,9 @@ if data is not None:
     cols = st.columns(5)
     cols[0].metric("Events, last hour", f"{ingest['last_hour']:,}")
     cols[1].metric("Events, last 24 h", f"{ingest['last_24h']:,}")
-    cols[2].metric("Rejected (this API process)", f"{outcomes['rejected']:,}",
-                   help=f"accepted {outcomes['accepted']:,}, duplicate {outcomes['duplicate']:,}")  # fmt: skip
+    cols[2].metric("Rejected events", f"{outcomes['rejected']:,}",
+                   help=f"by this API process since it started; accepted {outcomes['accepted']:,}, "
+                   f"duplicate {outcomes['duplicate']:,}")  # fmt: skip
     cols[3].metric("Export lag", "—" if export["lag_s"] is None else duration(export["lag_s"]),
                    help=f"{export['pending_events']:,} events not yet in the lake")  # fmt: skip
     cols[4].metric("Failed job runs (7 d)", data["failures_7d"])

@@ -31,7 +31,7 @@ if data is not None:
                                    (right, "roots", "Top roots")):  # fmt: skip
             rows = data["top"][key]
             if rows:
-                column.altair_chart(top_bars(rows, title), width="stretch")
+                column.altair_chart(top_bars(rows, title), width="stretch", height=110 + 26 * len(rows))
             else:
                 column.caption(f"{title}: none yet")
     st.subheader("Devices")

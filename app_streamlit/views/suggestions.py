@@ -50,7 +50,7 @@ def workflow_words(definition: dict[str, Any] | None) -> list[str]:
         lines.append(f"When: {events} of `{where}`" + (f" in {t['root']}" if t.get("root") else ""))
     for a in definition.get("actions", []):
         command = " ".join(a.get("command", [])) if isinstance(a.get("command"), list) else a.get("command", "")
-        lines.append(f"Do: {a.get('type', '')} `{command}`".rstrip(" `") if command else f"Do: {a.get('type', '')}")
+        lines.append(f"Do: {a.get('type', '')} `{command}`" if command else f"Do: {a.get('type', '')}")
     return lines
 
 

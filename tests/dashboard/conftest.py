@@ -1,4 +1,4 @@
-"""The dashboard against a real API (uvicorn) on the test database: one server per module, users with known data."""
+"""The dashboard against a real API (uvicorn) on the test database: one server per run, users with known data."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def known_events(now: datetime) -> tuple[list[dict[str, object]], int, int]:
     return events, today, week
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("dashboard")
     env = {
