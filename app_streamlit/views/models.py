@@ -27,5 +27,5 @@ if ready is not None:
     )
 st.markdown(
     f"Every training run, its metrics against the baselines and earlier versions: the MLflow UI "
-    f"([{MLFLOW_UI}]({MLFLOW_UI}); start it with `mlflow ui --backend-store-uri $FLOYO_MLFLOW_URI`)."
+    f"([{MLFLOW_UI}]({MLFLOW_UI}); start it with `floyo mlflow ui`)."
 )

@@ -26,6 +26,8 @@ def _iso(value: datetime | None) -> str | None:
 def operations(engine: Engine, now: datetime) -> dict[str, Any]:
     """Figures across all users, read as the tables' owner (they are not per-user, so not under RLS)."""
     with engine.connect() as conn:
+        # JIT compiling a plan over every monthly partition costs more than the scans themselves (1.5 s vs 10 ms)
+        conn.execute(text("SET LOCAL jit = off"))
         per_hour = conn.execute(
             text(
                 "SELECT date_trunc('hour', received_at) AS hour, count(*) FROM events WHERE received_at >= :since "
@@ -35,8 +37,8 @@ def operations(engine: Engine, now: datetime) -> dict[str, Any]:
         ).all()
         lag = conn.execute(
             text(
-                "SELECT s.watermark, s.updated_at, count(e.seq), min(e.received_at) FROM lake_export_state s "
-                "LEFT JOIN events e ON e.seq > s.watermark GROUP BY s.watermark, s.updated_at"
+                "SELECT s.watermark, s.updated_at, p.n, p.oldest FROM lake_export_state s CROSS JOIN LATERAL "
+                "(SELECT count(*) AS n, min(received_at) AS oldest FROM events WHERE seq > s.watermark) p"
             )
         ).first()
         runs = conn.execute(
