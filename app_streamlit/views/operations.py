@@ -21,7 +21,7 @@ if data is not None:
     cols[0].metric("Events, last hour", f"{ingest['last_hour']:,}")
     cols[1].metric("Events, last 24 h", f"{ingest['last_24h']:,}")
     cols[2].metric("Rejected events", f"{outcomes['rejected']:,}",
-                   help=f"by this API process since it started; accepted {outcomes['accepted']:,}, "
+                   help=f"since the API started (all workers); accepted {outcomes['accepted']:,}, "
                    f"duplicate {outcomes['duplicate']:,}")  # fmt: skip
     cols[3].metric("Export lag", "—" if export["lag_s"] is None else duration(export["lag_s"]),
                    help=f"{export['pending_events']:,} events not yet in the lake")  # fmt: skip

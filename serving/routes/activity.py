@@ -12,7 +12,7 @@ from psycopg import Connection
 from floyo.errors import InvalidInput
 from floyo.events import EventKind
 from ingest.deps import ScopedConn, protected_router
-from ingest.responses import OrjsonResponse
+from ingest.responses import OrjsonResponse, error_responses
 from serving.deps import UserQuery
 
 router = protected_router(tags=["activity"])
@@ -124,7 +124,12 @@ def activity(conn: Connection[Any], user_id: int, where: str, params: list[Any],
     }
 
 
-@router.get("/api/v1/activity")
+_ERRORS = error_responses(
+    {403: "only an admin may name another user", 404: "no such user", 422: "a naive time, an empty range, a bad kind"}
+)
+
+
+@router.get("/api/v1/activity", responses=_ERRORS)
 async def get_activity(
     scope: ScopedConn,
     since: Annotated[datetime | None, Query(description="from this time (inclusive, ISO 8601)")] = None,

@@ -7,12 +7,13 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 
 from floyo.errors import Forbidden
 from ingest.deps import EngineDep, ScopedConn, protected_router
-from ingest.metrics import EVENTS
-from ingest.responses import OrjsonResponse
+from ingest.metrics import exposition
+from ingest.responses import OrjsonResponse, error_responses
 from ingest.routes.health import readiness_checks
 
 router = protected_router(tags=["operations"])
@@ -60,10 +61,8 @@ def operations(engine: Engine, now: datetime) -> dict[str, Any]:
             "last_24h": sum(int(n) for _, n in per_hour),
             "per_hour": [{"hour": hour.isoformat(), "events": int(n)} for hour, n in per_hour],
         },
-        # this process's counters since it started (rejected events are answered, not stored)
-        "events_by_outcome": {
-            outcome: int(EVENTS.labels(outcome)._value.get()) for outcome in ("accepted", "duplicate", "rejected")
-        },
+        # the server's counters since it started (rejected events are answered, never stored)
+        "events_by_outcome": outcomes(),
         "export": {
             "watermark": None if lag is None else int(lag[0]),
             "last_export": None if lag is None else _iso(lag[1]),
@@ -87,7 +86,18 @@ def operations(engine: Engine, now: datetime) -> dict[str, Any]:
     }
 
 
-@router.get("/api/v1/operations")
+def outcomes() -> dict[str, int]:
+    """Telemetry events by outcome since the server started, summed over its workers (as ``/metrics`` shows)."""
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    for family in text_string_to_metric_families(exposition().decode()):
+        if family.name == "floyo_events":
+            for sample in family.samples:
+                if sample.name == "floyo_events_total" and sample.labels.get("outcome") in counts:
+                    counts[sample.labels["outcome"]] += int(sample.value)
+    return counts
+
+
+@router.get("/api/v1/operations", responses=error_responses({403: "the caller is not an admin"}))
 async def get_operations(scope: ScopedConn, engine: EngineDep, request: Request) -> OrjsonResponse:
     """Admins only: events received per hour over 24 h, this process's accepted/duplicate/rejected counters, the
     lake export's lag (events not yet exported and the oldest one's age), the last job runs, failures in 7 days,
