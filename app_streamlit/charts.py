@@ -75,3 +75,21 @@ def delays(rows: list[dict[str, Any]]) -> alt.LayerChart:
     ticks = alt.Chart(frame).mark_tick(color="red", thickness=2).encode(y="step:N", x="p90_s:Q")
     chart: alt.LayerChart = bars + ticks
     return chart
+
+
+def metrics_by_version(rows: list[dict[str, Any]]) -> alt.Chart:
+    """Every metric of every version side by side (``[{"version", "metric", "value"}]``)."""
+    frame = pd.DataFrame(rows, columns=["version", "metric", "value"])
+    chart: alt.Chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("metric:N", title=None),
+            xOffset="version:N",
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color("version:N"),
+            tooltip=["version", "metric", "value"],
+        )
+        .properties(height=220)
+    )
+    return chart

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from tests.dashboard.conftest import APP, Stack
-from tests.serving.api_helpers import make_suggestion_factory
+from tests.serving.api_helpers import make_suggestion_factory, register_version
 from tests.utils.factories import Device, make_device
 
 PAGES = ["overview", "activity", "patterns", "suggestions", "models"]
@@ -141,7 +141,7 @@ def test_every_page_says_what_to_do_when_empty(stack: Stack, dashboard_env: pyte
         "activity": "No events yet: start the agent",
         "patterns": "No repeated workflows found yet",
         "suggestions": "No suggestions waiting.",
-        "models": "No champion model yet",
+        "models": "No trained models yet",
     }
     for page, advice in expected.items():
         open_page(at, page)
@@ -198,3 +198,22 @@ def test_accept_dismiss_snooze_and_toggle_update_the_page_at_once(stack: Stack, 
     assert [tuple(r) for r in rows] == [
         (first, "accept", None), (second, "dismiss", "I convert by hand"), (third, "snooze", None),
     ]  # fmt: skip
+
+
+# --- last: the registry is global, and the empty-state test above needs it empty
+
+
+def test_models_page_shows_every_version_side_by_side(stack: Stack, dashboard_env: pytest.MonkeyPatch):
+    from models.tracking import CHAMPION, client
+
+    first = register_version("floyo-next-action", {"mrr": 0.25, "baseline_markov1_mrr": 0.2})
+    second = register_version("floyo-next-action", {"mrr": 0.31, "baseline_markov1_mrr": 0.2})
+    client().set_registered_model_alias("floyo-next-action", CHAMPION, second)
+    at = open_page(signed_in(dashboard_env, stack.url, stack.person), "models")
+    assert "floyo-next-action" in texts(at.subheader)
+    assert f"champion: v{second}" in texts(at.caption)
+    table = at.dataframe[0].value
+    assert table["version"].tolist() == [f"v{first}", f"v{second}"]
+    assert table["mrr"].tolist() == [0.25, 0.31]
+    assert table["baseline_markov1_mrr"].tolist() == [0.2, 0.2]
+    assert len(at.get("vega_lite_chart")) == 1

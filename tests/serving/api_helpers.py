@@ -86,3 +86,16 @@ def update_suggestion(engine: Engine, sid: str, sql_set: str, **params: Any) -> 
             text(f"UPDATE suggestions SET {sql_set} WHERE id = :sid RETURNING user_id"), {"sid": sid, **params}
         ).scalar_one()
     set_state(engine, user_id)
+
+
+def register_version(name: str, metrics: dict[str, float]) -> str:
+    """A registered version whose run logged ``metrics`` (no model files: the registry only points at them)."""
+    import mlflow
+    from models.tracking import client, experiment_id
+
+    c = client()
+    if not c.search_registered_models(filter_string=f"name = '{name}'"):
+        c.create_registered_model(name)
+    with mlflow.start_run(experiment_id=experiment_id(name)) as run:
+        mlflow.log_metrics(metrics)
+    return str(c.create_model_version(name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id).version)
