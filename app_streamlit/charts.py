@@ -60,15 +60,16 @@ def sessions_over_time(days: list[dict[str, Any]]) -> alt.Chart:
     return chart
 
 
-def delays(rows: list[dict[str, Any]]) -> alt.LayerChart:
-    """Median (bar) and 90th-percentile (tick) delay before each of a workflow's steps."""
+def delays(rows: list[dict[str, Any]], upper: str = "90th percentile") -> alt.LayerChart:
+    """Median delay (bar) before each of a workflow's steps, and an upper bound (tick: the window, or a 90th
+    percentile) in ``p90_s``."""
     frame = pd.DataFrame(rows, columns=["step", "median_s", "p90_s"])
     bars = (
         alt.Chart(frame, title="Delay before each step (s)")
         .mark_bar()
         .encode(
             y=alt.Y("step:N", title=None),
-            x=alt.X("median_s:Q", title="seconds (bar: median, tick: 90th percentile)"),
+            x=alt.X("median_s:Q", title=f"seconds (bar: median, tick: {upper})"),
             tooltip=["step", "median_s", "p90_s"],
         )
     )

@@ -23,7 +23,7 @@ from ingest.responses import OrjsonResponse
 from serving.cache import make_cache
 from serving.catalog import load_catalog
 from serving.champions import Champions
-from serving.routes import activity, catalog, me, models, operations, suggestions, workflows
+from serving.routes import activity, catalog, me, models, operations, patterns, suggestions, workflows
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ ROUTERS = (
     activity.router,
     operations.router,
     models.router,
+    patterns.router,
 )
 
 

@@ -1,9 +1,10 @@
-"""Patterns: the repeated workflows behind your suggestions, their delays, and the directly-follows graph."""
+"""Patterns: association rules (sortable, with the sessions behind each), repeated workflows with their delays,
+and the directly-follows graph of those workflows, as process-mining tools draw it."""
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
+from itertools import pairwise
 from typing import Any
 
 import pandas as pd
@@ -13,23 +14,16 @@ from app_streamlit.charts import delays
 from app_streamlit.common import get, load
 
 
-def step_label(step: dict[str, Any]) -> str:
-    """'modify thesis/*.tex' or 'run latexmk'."""
-    what = step.get("tool") or step.get("glob") or step.get("path") or ""
-    return f"{step.get('action', '?')} {what}".strip()
-
-
-def follows_graph(patterns: list[tuple[str, list[dict[str, Any]], int]]) -> str:
-    """A directly-follows graph in DOT, as process-mining tools draw it: a box per step, an arrow per succession
-    weighted by how often it was seen."""
+def follows_graph(workflows: list[dict[str, Any]]) -> str:
+    """A directly-follows graph in DOT: a box per step, an arrow per succession, thicker when seen more often."""
     edges: Counter[tuple[str, str]] = Counter()
     nodes: Counter[str] = Counter()
-    for _, steps, occurrences in patterns:
-        labels = [step_label(s) for s in steps]
-        for label in labels:
-            nodes[label] += occurrences
-        for a, b in itertools.pairwise(labels):
-            edges[(a, b)] += occurrences
+    for w in workflows:
+        steps, seen = [str(s).replace('"', "'") for s in w.get("steps", [])], int(w.get("occurrences", 0))
+        for step in steps:
+            nodes[step] += seen
+        for a, b in pairwise(steps):
+            edges[(a, b)] += seen
     top = max(edges.values(), default=1)
     lines = ["digraph { rankdir=LR; node [shape=box, style=rounded, fontname=Helvetica];"]
     lines += [f'  "{n}" [label="{n}\\n({c})"];' for n, c in nodes.items()]
@@ -37,41 +31,57 @@ def follows_graph(patterns: list[tuple[str, list[dict[str, Any]], int]]) -> str:
     return "\n".join([*lines, "}"])
 
 
+def _rules(rules: list[dict[str, Any]]) -> None:
+    st.subheader("Association rules")
+    if not rules:
+        st.info("No association rules yet: they come from sessions that touch the same kinds of files and tools.")
+        return
+    st.caption("Click a column to sort. Yours first, then the strongest of everyone's (scope: global).")
+    table = pd.DataFrame(
+        [{"rule": r["text"], "scope": r["scope"], "sessions": r["sessions"], "support": r["support"],
+          "confidence": r["confidence"], "lift": r["lift"],
+          "latest sessions": "; ".join(f"{e['at'][:16].replace('T', ' ')} ({', '.join(e['files'])})"
+                                       for e in r.get("examples", []))}
+         for r in rules]
+    )  # fmt: skip
+    st.dataframe(table, hide_index=True, width="stretch")
+
+
+def _workflows(workflows: list[dict[str, Any]]) -> None:
+    st.subheader("Repeated workflows")
+    if not workflows:
+        st.info("No repeated workflows of yours yet: they are steps you take in the same order, again and again.")
+        return
+    st.dataframe(
+        pd.DataFrame([{"workflow": w["text"], "times": w["occurrences"], "days": w["days"],
+                       "confidence": w["confidence"], "lift": w["lift"], "last seen": w["last_seen"]}
+                      for w in workflows]),
+        hide_index=True, width="stretch",
+    )  # fmt: skip
+    st.subheader("Directly-follows graph")
+    st.graphviz_chart(follows_graph(workflows))
+    st.subheader("Delays between steps")
+    chosen = st.selectbox("Workflow", range(len(workflows)), format_func=lambda i: workflows[i]["text"])
+    if chosen is not None:
+        w = workflows[chosen]
+        rows = [{"step": str(step), "median_s": median, "p90_s": window}
+                for step, median, window in zip(w["steps"][1:], w["delays_median_s"], w["windows_s"], strict=False)]  # fmt: skip
+        st.altair_chart(delays(rows, upper="window"), width="stretch")
+
+
 st.title("Patterns")
-answer = load("your patterns", lambda: get("/api/v1/suggestions", limit=100))
+answer = load("your patterns", lambda: get("/api/v1/patterns"))
 if answer is not None:
-    patterns = [
-        (s["title"], (s.get("pattern") or {}).get("steps", []), int((s.get("evidence") or {}).get("occurrences", 0)))
-        for s in answer.get("suggestions", [])
-    ]
-    patterns = [p for p in patterns if p[1]]
-    if not patterns:
+    if answer["activity"] is None and not answer["rules"] and not answer["workflows"]:
         st.info(
-            "No repeated workflows found yet: they are mined from your activity by the pipeline job. Keep the agent "
-            "running (`floyo agent watch ~/projects`), then run `floyo job run` (or wait for the scheduled run)."
+            "No patterns yet: they are mined from your activity by the pipeline job. Keep the agent running "
+            "(`floyo agent watch ~/projects`), then run `floyo job run` (or wait for the scheduled run)."
         )
     else:
-        st.subheader("Repeated workflows")
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {"workflow": t, "steps": " → ".join(step_label(s) for s in steps), "seen": n}
-                    for t, steps, n in patterns
-                ]
-            ),
-            hide_index=True,
-            width="stretch",
-        )
-        st.subheader("Directly-follows graph")
-        st.graphviz_chart(follows_graph(patterns))
-        st.subheader("Delays between steps")
-        chosen = st.selectbox("Workflow", range(len(patterns)), format_func=lambda i: patterns[i][0])
-        if chosen is not None:
-            rows = [
-                {"step": step_label(s), "median_s": s.get("delay_median_s"), "p90_s": s.get("delay_p90_s")}
-                for s in patterns[chosen][1] if s.get("delay_median_s") is not None
-            ]  # fmt: skip
-            if rows:
-                st.altair_chart(delays(rows), width="stretch")
-            else:
-                st.caption("No delays measured for this workflow.")
+        if answer["activity"] is not None:
+            a = answer["activity"]
+            needed = (answer.get("needed") or {}).get("rules", {}).get("sessions")
+            st.caption(f"From {a['events']:,} events in {a['sessions']:,} sessions on {a['days']} days"
+                       + (f" (personal rules need {needed} sessions)" if needed else "") + ".")  # fmt: skip
+        _rules(answer["rules"])
+        _workflows(answer["workflows"])

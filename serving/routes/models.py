@@ -2,58 +2,43 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
 
-from floyo.errors import Unavailable
-from floyo.settings import Settings
-from ingest.deps import protected_router
-from ingest.responses import OrjsonResponse, error_responses
+from ingest.deps import EngineDep, protected_router
+from ingest.responses import OrjsonResponse
 from serving.champions import RANKER_MODEL
 
 router = protected_router(tags=["models"])
+CHAMPION = "champion"
 
 
-def _store_exists(settings: Settings) -> bool:
-    """False for a local SQLite store never created: asking MLflow would create an empty one."""
-    uri = settings.mlflow_tracking_uri
-    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).is_file()
-
-
-def model_families(settings: Settings) -> list[dict[str, Any]]:
-    """The global families (never the per-user or per-log registrations: they name people and files), each with
-    its champion version and every version's metrics, oldest first."""
-    from models.tracking import CHAMPION, list_models
+def model_families(engine: Engine) -> list[dict[str, Any]]:
+    """The global families (never the per-user or per-log registrations: their names are people's and files'),
+    each with its champion and every version's metrics in version order, as the last refresh recorded them
+    (``model_versions`` holds no per-user data: read as its owner)."""
+    from models.pattern_store import read_models
     from models.train import FAMILIES
 
     names = (*FAMILIES, RANKER_MODEL)
     families: dict[str, dict[str, Any]] = {n: {"name": n, "champion": None, "versions": []} for n in names}
-    if not _store_exists(settings):
-        return list(families.values())
-    try:
-        versions = list_models()
-    except Exception as exc:  # a store that cannot answer is a 503 that says so, never a 500
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise Unavailable("mlflow_error", f"the model registry did not answer: {first}") from None
+    with engine.connect() as conn:
+        versions = read_models(conn)
     for v in versions:
         family = families.get(v["name"])
         if family is None:
             continue
-        family["versions"].append(
-            {"version": v["version"], "aliases": v["aliases"], "metrics": dict(sorted(v["metrics"].items()))}
-        )
+        family["versions"].append({k: v[k] for k in ("version", "aliases", "metrics", "refreshed_at")})
         if CHAMPION in v["aliases"]:
             family["champion"] = v["version"]
     return list(families.values())
 
 
-@router.get("/api/v1/models", responses=error_responses({503: "the model registry did not answer"}))
-async def get_models(request: Request) -> OrjsonResponse:
-    """``{"families": [{"name", "champion", "versions": [{"version", "aliases", "metrics"}]}]}`` for the model
-    families the pipeline trains (next action, co-change, rules, workflows) and the ranker; metrics as logged by
-    each training run (the baselines' figures beside the model's where the run logs them)."""
-    settings: Settings = request.app.state.settings
-    return OrjsonResponse({"families": await run_in_threadpool(model_families, settings)})
+@router.get("/api/v1/models")
+async def get_models(engine: EngineDep) -> OrjsonResponse:
+    """``{"families": [{"name", "champion", "versions": [{"version", "aliases", "metrics", "refreshed_at"}]}]}`` for
+    the families the pipeline trains (next action, co-change, rules, workflows) and the ranker; metrics as each
+    training run logged them (the baselines' beside the model's)."""
+    return OrjsonResponse({"families": await run_in_threadpool(model_families, engine)})

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from floyo.db import get_engine, reset_engine
 from floyo.settings import get_settings
-from tests.serving.api_helpers import make_suggestion_factory
+from tests.serving.api_helpers import add_pattern, flow, make_suggestion_factory, rule
 from tests.utils.factories import Device, make_batch, make_device, make_event
 from tests.utils.server import free_port, running_server
 
@@ -49,6 +49,18 @@ def known_events(now: datetime) -> tuple[list[dict[str, object]], int, int]:
     return events, today, week
 
 
+def add_known_patterns(engine: Engine, user_id: int) -> None:
+    """Two rules and two workflows of the user's, as the pipeline's refresh writes them."""
+    add_pattern(engine, "rules", user_id, 1, **rule("When you touch .tex files, you also run latexmk",
+                                                    (["ext:tex"], ["run:latexmk"]), sessions=14))  # fmt: skip
+    add_pattern(engine, "rules", user_id, 2, **rule("When you work in blog/, you also run pandoc",
+                                                    (["dir:blog"], ["run:pandoc"]), sessions=9))  # fmt: skip
+    add_pattern(engine, "workflows", user_id, 1, **flow("You modify a .tex file, then run latexmk within 60 s",
+                                                        ["modify .tex", "run latexmk"], occurrences=20))  # fmt: skip
+    add_pattern(engine, "workflows", user_id, 2, **flow("You modify a .tex file, then run latexmk, then open a .pdf",
+                                                        ["modify .tex", "run latexmk", "open .pdf"], occurrences=8))  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("dashboard")
@@ -67,6 +79,7 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         suggest = make_suggestion_factory(engine)
         first = suggest(person.user_id, score=0.9, title="Build the thesis on save")
         second = suggest(person.user_id, score=0.4, title="Convert blog posts with pandoc")
+        add_known_patterns(engine, person.user_id)
         with running_server(env) as server:
             events, today, week = known_events(datetime.now(UTC))
             sent = httpx.post(f"{server.url}/api/v1/telemetry", json=make_batch(events), headers=person.headers)

@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from floyo import dashboard
-from tests.dashboard.conftest import Stack
+from tests.dashboard.conftest import Stack, add_known_patterns
 from tests.serving.api_helpers import body, make_suggestion_factory, workflow
 from tests.utils.factories import Device, make_batch, make_device, make_event
 from tests.utils.server import free_port, stop
@@ -91,6 +91,7 @@ def browser_user(stack: Stack) -> tuple[Device, int, int, str]:
             },
         ),
     )
+    add_known_patterns(stack.engine, person.user_id)
     return person, today, week, title
 
 

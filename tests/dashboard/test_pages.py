@@ -7,7 +7,7 @@ from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from tests.dashboard.conftest import APP, Stack
-from tests.serving.api_helpers import make_suggestion_factory, register_version
+from tests.serving.api_helpers import make_suggestion_factory, record_version
 from tests.utils.factories import Device, make_device
 
 PAGES = ["overview", "activity", "patterns", "suggestions", "models"]
@@ -103,6 +103,14 @@ def test_every_page_renders_with_data(stack: Stack, dashboard_env: pytest.Monkey
     open_page(at, "patterns")
     assert "Directly-follows graph" in texts(at.subheader)
     assert len(at.get("graphviz_chart")) == 1
+    rules, workflows = at.dataframe[0].value, at.dataframe[1].value
+    assert rules["rule"].tolist()[:2] == [
+        "When you touch .tex files, you also run latexmk", "When you work in blog/, you also run pandoc",
+    ]  # fmt: skip
+    assert rules["lift"].tolist()[:2] == [3.5, 3.5]
+    assert "2026-11-30 10:00 (a.tex)" in rules["latest sessions"].tolist()[0]
+    assert workflows["times"].tolist() == [20, 8]
+    assert len(at.get("vega_lite_chart")) == 1  # the delays of the selected workflow
     open_page(at, "suggestions")
     assert [s.value for s in at.subheader][:2] == ["Build the thesis on save", "Convert blog posts with pandoc"]
     assert "10.0 min/week" in texts(at.markdown)
@@ -135,11 +143,14 @@ def test_operations_is_listed_for_admins_only(stack: Stack, dashboard_env: pytes
 
 
 def test_every_page_says_what_to_do_when_empty(stack: Stack, dashboard_env: pytest.MonkeyPatch):
+    with stack.engine.begin() as conn:  # global rules are everyone's: none for this test
+        conn.execute(text("DELETE FROM patterns WHERE user_id IS NULL"))
+        conn.execute(text("DELETE FROM model_versions"))
     at = signed_in(dashboard_env, stack.url, stack.empty)
     assert "No events yet: start the agent with `floyo agent watch" in texts(at.info)
     expected = {
         "activity": "No events yet: start the agent",
-        "patterns": "No repeated workflows found yet",
+        "patterns": "No patterns yet: they are mined from your activity",
         "suggestions": "No suggestions waiting.",
         "models": "No trained models yet",
     }
@@ -200,20 +211,19 @@ def test_accept_dismiss_snooze_and_toggle_update_the_page_at_once(stack: Stack, 
     ]  # fmt: skip
 
 
-# --- last: the registry is global, and the empty-state test above needs it empty
+# --- models (global: each test starts from the rows it needs)
 
 
 def test_models_page_shows_every_version_side_by_side(stack: Stack, dashboard_env: pytest.MonkeyPatch):
-    from models.tracking import CHAMPION, client
-
-    first = register_version("floyo-next-action", {"mrr": 0.25, "baseline_markov1_mrr": 0.2})
-    second = register_version("floyo-next-action", {"mrr": 0.31, "baseline_markov1_mrr": 0.2})
-    client().set_registered_model_alias("floyo-next-action", CHAMPION, second)
+    with stack.engine.begin() as conn:
+        conn.execute(text("DELETE FROM model_versions"))
+    record_version(stack.engine, "floyo-next-action", "1", {"mrr": 0.25, "baseline_markov1_mrr": 0.2})
+    record_version(stack.engine, "floyo-next-action", "2", {"mrr": 0.31, "baseline_markov1_mrr": 0.2}, champion=True)
     at = open_page(signed_in(dashboard_env, stack.url, stack.person), "models")
     assert "floyo-next-action" in texts(at.subheader)
-    assert f"champion: v{second}" in texts(at.caption)
+    assert "champion: v2" in texts(at.caption)
     table = at.dataframe[0].value
-    assert table["version"].tolist() == [f"v{first}", f"v{second}"]
+    assert table["version"].tolist() == ["v1", "v2"]
     assert table["mrr"].tolist() == [0.25, 0.31]
     assert table["baseline_markov1_mrr"].tolist() == [0.2, 0.2]
     assert len(at.get("vega_lite_chart")) == 1
