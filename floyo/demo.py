@@ -238,11 +238,23 @@ def run_demo(
     if train:
         for line in [*train_lines(settings), *suggestion_lines(settings)]:
             _say(line)
+        _say(refresh_patterns_line(settings))
     _say(refresh_suggestions_line(settings))
     dashboard_url, user = start_dashboard(settings, base_url)
     for line in _summary_lines(settings, base_url):
         _say(line)
     _say(f"  dashboard: {dashboard_url} (signed in as {user}; `floyo dashboard` runs it in the foreground)")
+
+
+def refresh_patterns_line(settings: Settings) -> str:
+    """Write what the champions found into PostgreSQL for `floyo patterns` and the dashboard (as the job does)."""
+    from floyo.db import get_engine
+    from models.pattern_store import refresh_patterns
+
+    counts = refresh_patterns(get_engine(), settings)
+    return (
+        f"patterns: {counts['rules']} rules and {counts['workflows']} workflows for the dashboard and `floyo patterns`"
+    )
 
 
 def refresh_suggestions_line(settings: Settings) -> str:

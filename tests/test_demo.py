@@ -58,6 +58,7 @@ def test_demo_ingests_sample_log_once_and_stops(demo_env):
         assert _number(r"events:\s+(\d+) \(", first.stdout) == 9242 + synthetic
         assert httpx.get(f"{base_url}/health/readiness").status_code == 200
         assert re.search(r"^suggestions: \d+ for 871 users", first.stdout, re.MULTILINE)
+        assert re.search(r"^patterns: \d+ rules and [1-9]\d* workflows", first.stdout, re.MULTILINE)
         assert f"dashboard: {dashboard_url} (signed in as " in first.stdout
         assert httpx.get(f"{dashboard_url}/_stcore/health").status_code == 200
 

@@ -19,7 +19,7 @@ def _family(family: dict[str, Any]) -> None:
     versions = family["versions"]
     champion = family["champion"]
     st.caption(f"champion: v{champion}" if champion else "no champion: no version has beaten the previous one yet")
-    rows = [{"version": f"v{v['version']}", "champion": "★" if v["version"] == champion else "", **v["metrics"]}
+    rows = [{"version": f"v{v['version']}", "champion": "yes" if v["version"] == champion else "", **v["metrics"]}
             for v in versions]  # fmt: skip
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     long = [{"version": f"v{v['version']}", "metric": k, "value": x} for v in versions for k, x in v["metrics"].items()]

@@ -119,7 +119,7 @@ def _workflows() -> None:
             name, state, button = st.columns([5, 1, 1])
             name.markdown(f"**{w['name']}** (version {w['version']})")
             name.caption(" · ".join(workflow_words(w.get("definition"))))
-            state.markdown("✅ enabled" if w["enabled"] else "⏸️ disabled")
+            state.markdown(":material/check_circle: enabled" if w["enabled"] else ":material/pause_circle: disabled")
             button.button("Disable" if w["enabled"] else "Enable", key=f"toggle_{w['id']}", on_click=_toggle, args=(w,))
 
 
