@@ -22,7 +22,12 @@ def _family(family: dict[str, Any]) -> None:
     rows = [{"version": f"v{v['version']}", "champion": "yes" if v["version"] == champion else "", **v["metrics"]}
             for v in versions]  # fmt: skip
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    long = [{"version": f"v{v['version']}", "metric": k, "value": x} for v in versions for k, x in v["metrics"].items()]
+    # scores only (0-1: hit rates, MRR, recall, the baselines' beside them); counts such as n would flatten them
+    long = [
+        {"version": f"v{v['version']}", "metric": k, "value": x}
+        for v in versions for k, x in v["metrics"].items()
+        if isinstance(x, int | float) and 0 <= x <= 1 and not k.startswith("validation")
+    ]  # fmt: skip
     if long:
         st.altair_chart(metrics_by_version(long), width="stretch")
 

@@ -13,6 +13,9 @@ from serving.champions import RANKER_MODEL
 
 router = protected_router(tags=["models"])
 CHAMPION = "champion"
+# models.train.FAMILIES (pinned by tests/serving/test_api_models.py): importing models.train here would cost the
+# first request ~2 s of imports it never uses
+FAMILIES = ("floyo-next-action", "floyo-cochange", "floyo-rules", "floyo-workflows")
 
 
 def model_families(engine: Engine) -> list[dict[str, Any]]:
@@ -20,7 +23,6 @@ def model_families(engine: Engine) -> list[dict[str, Any]]:
     each with its champion and every version's metrics in version order, as the last refresh recorded them
     (``model_versions`` holds no per-user data: read as its owner)."""
     from models.pattern_store import read_models
-    from models.train import FAMILIES
 
     names = (*FAMILIES, RANKER_MODEL)
     families: dict[str, dict[str, Any]] = {n: {"name": n, "champion": None, "versions": []} for n in names}

@@ -32,3 +32,10 @@ def test_models_show_versions_metrics_and_the_champion_never_scoped_ones(
     ]  # in version order, 9 before 10
     assert families["floyo-workflows"]["versions"] == []
     assert api.get("/api/v1/models").status_code == 401
+
+
+def test_the_families_listed_are_the_ones_trained():
+    from models.train import FAMILIES as TRAINED
+    from serving.routes.models import FAMILIES as LISTED
+
+    assert LISTED == TRAINED
