@@ -18,10 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
+from sqlalchemy import text
 
 from floyo import dashboard
 from tests.dashboard.conftest import Stack, add_known_patterns
-from tests.serving.api_helpers import body, make_suggestion_factory, workflow
+from tests.serving.api_helpers import body, make_suggestion_factory, record_version, workflow
 from tests.utils.factories import Device, make_batch, make_device, make_event
 from tests.utils.server import free_port, stop
 
@@ -92,6 +93,11 @@ def browser_user(stack: Stack) -> tuple[Device, int, int, str]:
         ),
     )
     add_known_patterns(stack.engine, person.user_id)
+    with stack.engine.begin() as conn:  # the registry's record is global: this test's versions only
+        conn.execute(text("DELETE FROM model_versions"))
+    baselines = {"baseline_markov1_hr1": 0.24, "baseline_markov1_mrr": 0.29, "baseline_mostpopular_mrr": 0.18}
+    record_version(stack.engine, "floyo-next-action", "1", {"hr1": 0.23, "mrr": 0.28, **baselines})
+    record_version(stack.engine, "floyo-next-action", "2", {"hr1": 0.26, "mrr": 0.31, **baselines}, champion=True)
     return person, today, week, title
 
 
@@ -153,6 +159,8 @@ def test_the_dashboard_in_a_real_browser(
             settled(page)
             expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
             page.screenshot(path=shots / f"{name.lower()}.png", full_page=True)
+        nav.get_by_role("link", name="Models").click()
+        expect(page.get_by_text("champion: v2")).to_be_visible(timeout=WAIT_MS)
         nav.get_by_role("link", name="Suggestions").click()
         settled(page)
         card = page.get_by_test_id("stVerticalBlock").filter(has=page.get_by_role("heading", name=title)).last
