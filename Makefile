@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train bench-ranker bench-serving wrk clean
+.PHONY: setup browser demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train bench-ranker bench-serving wrk clean
 
 setup: $(STAMP)
 
@@ -14,10 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
-demo: setup  ## start Floyo (embedded PostgreSQL + API in the background), ingest the sample log, summarise
+demo: setup  ## start Floyo (embedded PostgreSQL, API and dashboard in the background), ingest the sample log, summarise
 	$(BIN)/floyo demo
 
-stop: setup  ## stop the background API and the embedded PostgreSQL
+browser:  ## Debian's chromium for the dashboard's browser tests (Playwright drives it; no browser is downloaded)
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+stop: setup  ## stop the background dashboard, API and the embedded PostgreSQL
 	$(BIN)/floyo stop
 
 lint: setup

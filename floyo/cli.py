@@ -225,8 +225,31 @@ def notebooks(
 
 @app.command()
 @friendly_errors
+def dashboard(
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="port (default FLOYO_DASHBOARD_PORT, 8501)")
+    ] = None,
+    api: Annotated[str | None, typer.Option(help="the Floyo API's URL (default http://FLOYO_HOST:FLOYO_PORT)")] = None,
+) -> None:
+    """Start the dashboard (Streamlit) on 127.0.0.1; it reads everything through the API. FLOYO_DASHBOARD_TOKEN signs
+    you in at start; without it, the first page asks for a token."""
+    from floyo import dashboard as dash
+    from floyo.settings import get_settings
+
+    settings = get_settings()
+    port = port or settings.dashboard_port
+    api = api or f"http://{settings.host}:{settings.port}"
+    if not api.startswith(("http://", "https://")):
+        raise fail(f"--api must be an http(s) URL, not {api!r}", 2)
+    token = settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
+    typer.echo(f"dashboard: {dash.url(port)} (API {api}); Ctrl-C stops it")
+    raise typer.Exit(dash.run(port, api, token))
+
+
+@app.command()
+@friendly_errors
 def stop() -> None:
-    """Stop the background API started by `floyo demo` and the embedded PostgreSQL."""
+    """Stop the background API and dashboard started by `floyo demo` and the embedded PostgreSQL."""
     from floyo.demo import stop_all
 
     for line in stop_all():

@@ -20,6 +20,7 @@ from floyo.errors import Conflict, Unavailable
 from floyo.settings import Settings, get_settings
 
 DEMO_DEVICE = "git"
+DASHBOARD_DEVICE = "dashboard"
 READY_TIMEOUT_S = 90.0
 
 
@@ -237,8 +238,61 @@ def run_demo(
     if train:
         for line in [*train_lines(settings), *suggestion_lines(settings)]:
             _say(line)
+        _say(refresh_patterns_line(settings))
+    _say(refresh_suggestions_line(settings))
+    dashboard_url, user = start_dashboard(settings, base_url)
     for line in _summary_lines(settings, base_url):
         _say(line)
+    _say(f"  dashboard: {dashboard_url} (signed in as {user}; `floyo dashboard` runs it in the foreground)")
+
+
+def refresh_patterns_line(settings: Settings) -> str:
+    """Write what the champions found into PostgreSQL for `floyo patterns` and the dashboard (as the job does)."""
+    from floyo.db import get_engine
+    from models.pattern_store import refresh_patterns
+
+    counts = refresh_patterns(get_engine(), settings)
+    return (
+        f"patterns: {counts['rules']} rules and {counts['workflows']} workflows for the dashboard and `floyo patterns`"
+    )
+
+
+def refresh_suggestions_line(settings: Settings) -> str:
+    """Build every user's suggestions from the lake (what the pipeline job does); one line to print."""
+    from floyo.db import get_engine
+    from serving.refresh import lake_events, refresh_suggestions
+
+    summary = refresh_suggestions(get_engine(), lake_events(settings))
+    return f"suggestions: {summary.suggestions} for {summary.users} users in {summary.seconds:.1f} s"
+
+
+def demo_user() -> str:
+    """The user the dashboard shows: the one with the most suggestions waiting, else the most events."""
+    from floyo.db import get_engine
+
+    with get_engine().connect() as conn:
+        name = conn.execute(
+            text(
+                "SELECT u.name FROM users u LEFT JOIN suggestions s ON s.user_id = u.id AND s.state = 'new' "
+                "GROUP BY u.id, u.name ORDER BY count(s.id) DESC, u.id LIMIT 1"
+            )
+        ).scalar_one_or_none()
+    if name is None:
+        raise Unavailable("no_users", "the demo stored no users")
+    return str(name)
+
+
+def start_dashboard(settings: Settings, base_url: str) -> tuple[str, str]:
+    """Start the dashboard in the background, signed in with a device token of the demo user; (its URL, user)."""
+    from floyo import dashboard
+    from floyo.auth import create_device_token
+    from floyo.db import get_engine
+
+    user = demo_user()
+    with get_engine().begin() as conn:
+        token = create_device_token(conn, user=user, device=DASHBOARD_DEVICE)
+    url, _, _ = dashboard.start_in_background(settings, settings.dashboard_port, base_url, token)
+    return url, user
 
 
 def _summary_lines(settings: Settings, base_url: str) -> list[str]:
@@ -256,11 +310,16 @@ def _summary_lines(settings: Settings, base_url: str) -> list[str]:
 
 
 def stop_all() -> list[str]:
-    """Stop the background API of this data dir and the embedded PostgreSQL; what was done, line by line."""
+    """Stop the background dashboard and API of this data dir and the embedded PostgreSQL; what was done, line by
+    line."""
+    from floyo import dashboard
     from floyo.db.embedded import stop_embedded
 
     settings = get_settings()
     lines = []
+    dashboard_stopped = dashboard.stop(settings)
+    if dashboard_stopped:
+        lines.append(dashboard_stopped)
     pid_file = _pid_file(settings)
     if pid_file.exists():
         pid = int(pid_file.read_text().split()[0])

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     agent_server: str | None = None
     agent_token: SecretStr | None = None
 
+    # --- dashboard (`floyo dashboard`, started by `floyo demo` too)
+    dashboard_port: int = Field(default=8501, ge=1, le=65535)
+    dashboard_token: SecretStr | None = None  # signs the dashboard in at start (a device token or a JWT)
+
     # --- cache and jobs
     redis_url: str | None = None
     broker_url: str | None = None

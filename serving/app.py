@@ -23,11 +23,20 @@ from ingest.responses import OrjsonResponse
 from serving.cache import make_cache
 from serving.catalog import load_catalog
 from serving.champions import Champions
-from serving.routes import catalog, me, suggestions, workflows
+from serving.routes import activity, catalog, me, models, operations, patterns, suggestions, workflows
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (me.router, suggestions.router, workflows.router, catalog.router)
+ROUTERS = (
+    me.router,
+    suggestions.router,
+    workflows.router,
+    catalog.router,
+    activity.router,
+    operations.router,
+    models.router,
+    patterns.router,
+)
 
 
 @asynccontextmanager

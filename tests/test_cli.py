@@ -263,3 +263,7 @@ def test_serve_with_an_unreachable_database_fails_in_one_line(settings, use_data
 
     use_database("postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=2")
     assert_one_line_failure(invoke("serve", "--port", str(free_port())), "unreachable")
+
+
+def test_dashboard_with_a_bad_api_url_fails_in_one_line(settings):
+    assert_one_line_failure(invoke("dashboard", "--api", "ftp://example.org"), "--api", "http")

@@ -25,6 +25,7 @@ def demo_env(database_url, tmp_path):
             "FLOYO_DATABASE_URL": url,
             "FLOYO_DATA_DIR": str(tmp_path / "data"),
             "FLOYO_PORT": str(free_port()),
+            "FLOYO_DASHBOARD_PORT": str(free_port()),
             "FLOYO_MLFLOW_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         }
 
@@ -43,6 +44,7 @@ def _number(pattern: str, text: str) -> int:
 
 def test_demo_ingests_sample_log_once_and_stops(demo_env):
     base_url = f"http://127.0.0.1:{demo_env['FLOYO_PORT']}"
+    dashboard_url = f"http://127.0.0.1:{demo_env['FLOYO_DASHBOARD_PORT']}"
     try:
         first = _floyo(demo_env, "demo", "--personas", "2", "--days", "3")
         assert first.returncode == 0, first.stderr
@@ -55,6 +57,10 @@ def test_demo_ingests_sample_log_once_and_stops(demo_env):
         synthetic = _number(r"(\d+) events of 2 synthetic users", first.stdout)
         assert _number(r"events:\s+(\d+) \(", first.stdout) == 9242 + synthetic
         assert httpx.get(f"{base_url}/health/readiness").status_code == 200
+        assert re.search(r"^suggestions: \d+ for 871 users", first.stdout, re.MULTILINE)
+        assert re.search(r"^patterns: \d+ rules and [1-9]\d* workflows", first.stdout, re.MULTILINE)
+        assert f"dashboard: {dashboard_url} (signed in as " in first.stdout
+        assert httpx.get(f"{dashboard_url}/_stcore/health").status_code == 200
 
         # the first `floyo export` after the demo deletes nothing: retention is off unless configured
         exported = _floyo(demo_env, "export")
@@ -72,5 +78,8 @@ def test_demo_ingests_sample_log_once_and_stops(demo_env):
         stopped = _floyo(demo_env, "stop")
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped" in stopped.stdout
+    assert re.search(r"^dashboard \(pid \d+\) stopped$", stopped.stdout, re.MULTILINE)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base_url}/health", timeout=2)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{dashboard_url}/_stcore/health", timeout=2)

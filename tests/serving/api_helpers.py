@@ -86,3 +86,39 @@ def update_suggestion(engine: Engine, sid: str, sql_set: str, **params: Any) -> 
             text(f"UPDATE suggestions SET {sql_set} WHERE id = :sid RETURNING user_id"), {"sid": sid, **params}
         ).scalar_one()
     set_state(engine, user_id)
+
+
+def record_version(
+    engine: Engine, name: str, version: str, metrics: dict[str, float], *, champion: bool = False
+) -> None:
+    """A registered model version as the pipeline's refresh records it in ``model_versions``."""
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO model_versions (name, version, aliases, metrics) VALUES (:n, :v, :a, CAST(:m AS jsonb))"),
+            {"n": name, "v": version, "a": ["champion"] if champion else [], "m": json.dumps(metrics)},
+        )
+
+
+def add_pattern(engine: Engine, family: str, user_id: int | None, rank: int, **body: Any) -> None:
+    """A ``patterns`` row as the pipeline's refresh writes it."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO patterns (family, user_id, rank, body, model_name, model_version) "
+                "VALUES (:f, :u, :r, CAST(:b AS jsonb), :n, '3')"
+            ),
+            {"f": family, "u": user_id, "r": rank, "b": json.dumps(body), "n": f"floyo-{family}"},
+        )
+
+
+def rule(text_: str, items: tuple[list[str], list[str]], sessions: int = 12) -> dict[str, Any]:
+    """A rule's body as the refresh writes it."""
+    return {"text": text_, "if": items[0], "then": items[1], "sessions": sessions, "support": 0.2,
+            "confidence": 0.8, "lift": 3.5, "examples": [{"at": "2026-11-30T10:00:00+00:00", "files": ["a.tex"]}]}  # fmt: skip
+
+
+def flow(text_: str, steps: list[str], occurrences: int = 9) -> dict[str, Any]:
+    """A workflow's body as the refresh writes it."""
+    return {"text": text_, "steps": steps, "windows_s": [60.0] * (len(steps) - 1),
+            "delays_median_s": [12.0] * (len(steps) - 1), "occurrences": occurrences, "starts": occurrences + 2,
+            "confidence": 0.8, "lift": 4.0, "days": 6, "last_seen": "2026-12-01"}  # fmt: skip

@@ -385,7 +385,8 @@ def test_openapi_documents_every_route_of_the_composed_app(api: TestClient):
     for path in (
         "/api/v1/telemetry", "/api/v1/events", "/api/v1/me", "/api/v1/suggestions",
         "/api/v1/suggestions/{suggestion_id}/feedback", "/api/v1/workflows", "/api/v1/workflows/{workflow_id}",
-        "/api/v1/workflows/{workflow_id}/versions", "/api/v1/catalog", "/health/readiness",
+        "/api/v1/workflows/{workflow_id}/versions", "/api/v1/catalog", "/health/readiness", "/api/v1/activity",
+        "/api/v1/operations",
     ):  # fmt: skip
         assert path in paths, path
     create = paths["/api/v1/workflows"]["post"]["requestBody"]["content"]["application/json"]["schema"]

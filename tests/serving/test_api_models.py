@@ -1,0 +1,41 @@
+"""GET /api/v1/models: the global families' versions and metrics as the pipeline recorded them."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from tests.serving.api_helpers import record_version
+from tests.utils.factories import Device
+
+FAMILIES = ["floyo-next-action", "floyo-cochange", "floyo-rules", "floyo-workflows", "floyo-ranker"]
+
+
+def test_models_show_versions_metrics_and_the_champion_never_scoped_ones(
+    api: TestClient, device: Device, engine: Engine
+):
+    with engine.begin() as conn:  # the table is global: start from what no other test left
+        conn.execute(text("DELETE FROM model_versions"))
+    empty = api.get("/api/v1/models", headers=device.headers)
+    assert empty.status_code == 200, empty.text
+    assert empty.json() == {"families": [{"name": n, "champion": None, "versions": []} for n in FAMILIES]}
+    record_version(engine, "floyo-rules", "10", {"mrr": 0.3, "baseline_popular_mrr": 0.1}, champion=True)
+    record_version(engine, "floyo-rules", "9", {"mrr": 0.2, "baseline_popular_mrr": 0.1})
+    record_version(engine, "floyo-rules-user-alice", "1", {"mrr": 0.9})  # a person's own: not for everyone
+    families = {f["name"]: f for f in api.get("/api/v1/models", headers=device.headers).json()["families"]}
+    assert list(families) == FAMILIES
+    rules = families["floyo-rules"]
+    assert rules["champion"] == "10"
+    assert [(v["version"], v["aliases"], v["metrics"]) for v in rules["versions"]] == [
+        ("9", [], {"mrr": 0.2, "baseline_popular_mrr": 0.1}),
+        ("10", ["champion"], {"mrr": 0.3, "baseline_popular_mrr": 0.1}),
+    ]  # in version order, 9 before 10
+    assert families["floyo-workflows"]["versions"] == []
+    assert api.get("/api/v1/models").status_code == 401
+
+
+def test_the_families_listed_are_the_ones_trained():
+    from models.train import FAMILIES as TRAINED
+    from serving.routes.models import FAMILIES as LISTED
+
+    assert LISTED == TRAINED
