@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup browser demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train bench-ranker bench-serving wrk clean
+.PHONY: setup system-packages browser demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train bench-ranker bench-serving wrk clean
 
 setup: $(STAMP)
 
@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml
 demo: setup  ## start Floyo (embedded PostgreSQL, API and dashboard in the background), ingest the sample log, summarise
 	$(BIN)/floyo demo
 
-browser:  ## Debian's chromium for the dashboard's browser tests (Playwright drives it; no browser is downloaded)
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+system-packages:  ## Debian packages the tests drive, installed when missing: zsh (the agent's shell tests), chromium (the dashboard's browser test; Playwright never downloads one)
+	@missing=""; for p in zsh chromium; do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "installing Debian packages:$$missing"; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
+
+browser: system-packages
 
 stop: setup  ## stop the background dashboard, API and the embedded PostgreSQL
 	$(BIN)/floyo stop
@@ -30,7 +34,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy .
 
-pytest: setup
+pytest: setup system-packages
 	$(BIN)/pytest
 
 test: lint typecheck pytest  ## every check: ruff, mypy, the whole pytest suite

@@ -81,6 +81,14 @@ class PauseLog:
             return wall >= self.flag_path.stat().st_mtime
         return False
 
+    def paused_by_log(self) -> bool:
+        """Whether the last switch in the log paused recording (the flag when there is no log).
+
+        The log, not the flag: ``switch`` writes the line before it changes the flag, so a reader between the two
+        would take a resume for a pause that never ends."""
+        self._reload()
+        return self._paused[-1] if self._paused else self.paused_now()
+
     def last_switch(self) -> float | None:
         """When recording was last paused or resumed."""
         self._reload()

@@ -286,7 +286,7 @@ class Watcher:
         if switched == self._switch_seen:  # the log, not the flag: a pause and resume between two checks count
             return
         self._switch_seen = switched
-        paused = self.paused = self.pauses.paused_now()
+        paused = self.paused = self.pauses.paused_by_log()
         log.info("recording %s", "paused" if paused else "resumed")
         if not paused:
             # what changed while paused and has not been seen yet (a notification lost, the agent stopped) is

@@ -71,3 +71,12 @@ def test_the_pause_log_answers_for_any_moment(tmp_path):
         log.write("garbage\npause not-a-time\n")  # a torn line is skipped, the others still count
     assert pauses.paused_at(paused_at)
     assert os.stat(pauses.log_path).st_mode & 0o777 == 0o600
+
+
+def test_a_reader_between_the_resume_line_and_the_flag_sees_the_resume(tmp_path):
+    pauses = PauseLog(tmp_path / "state")
+    pauses.switch(True)
+    with open(pauses.log_path, "a") as log:  # resume's line is written, its flag not removed yet
+        log.write(f"resume {time.time():.6f}\n")
+    assert pauses.paused_now()
+    assert not pauses.paused_by_log()  # the agent's loop decides by this: it rescans instead of staying paused
