@@ -7,6 +7,7 @@ values to memory-mapped files there and ``/metrics`` adds them up, so scrapes do
 from __future__ import annotations
 
 import os
+import re
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -23,6 +24,16 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )  # fmt: skip
 EVENTS = Counter("floyo_events_total", "Telemetry events by outcome", ["outcome"], registry=registry)
+REJECTED = Counter(
+    "floyo_rejected_events_total", "Rejected telemetry events by the field at fault", ["field"], registry=registry
+)
+_FIELD = re.compile(r"^[a-z_]{1,32}$")
+
+
+def rejection_field(reason: str) -> str:
+    """The field a rejection's reason names (``path: …`` → ``path``): a bounded label, never the free text."""
+    field = reason.split(":", 1)[0].strip()
+    return field if _FIELD.match(field) else "other"
 
 
 def exposition() -> bytes:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from floyo.db.scoping import ScopedConnection, scoped_connection
 from floyo.events import now_utc
 from floyo.settings import Settings
-from ingest.metrics import EVENTS
+from ingest.metrics import EVENTS, REJECTED, rejection_field
 from ingest.store import StoreResult, store_batch
 from ingest.validation import parse_body, validate_events
 
@@ -40,6 +40,8 @@ def ingest_scoped(
     EVENTS.labels("accepted").inc(result.accepted)
     EVENTS.labels("duplicate").inc(len(result.duplicates))
     EVENTS.labels("rejected").inc(len(result.rejected))
+    for rejection in result.rejected:
+        REJECTED.labels(rejection_field(rejection.reason)).inc()
     return result
 
 

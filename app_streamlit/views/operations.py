@@ -26,6 +26,15 @@ if data is not None:
     cols[3].metric("Export lag", "—" if export["lag_s"] is None else duration(export["lag_s"]),
                    help=f"{export['pending_events']:,} events not yet in the lake")  # fmt: skip
     cols[4].metric("Failed job runs (7 d)", data["failures_7d"])
+    rejected = data.get("rejected_by_field") or {}
+    if rejected:
+        frame = pd.DataFrame({"field": list(rejected), "events": list(rejected.values())})
+        chart = (
+            alt.Chart(frame, title="Rejected events by the field at fault (since the API started)")
+            .mark_bar()
+            .encode(x=alt.X("events:Q", title="events"), y=alt.Y("field:N", sort="-x", title="field"))
+        )
+        st.altair_chart(chart.properties(height=40 + 24 * len(frame)), width="stretch")
     if ingest["per_hour"]:
         frame = pd.DataFrame(ingest["per_hour"])
         frame["hour"] = pd.to_datetime(frame["hour"])

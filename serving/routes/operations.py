@@ -63,6 +63,7 @@ def operations(engine: Engine, now: datetime) -> dict[str, Any]:
         },
         # the server's counters since it started (rejected events are answered, never stored)
         "events_by_outcome": outcomes(),
+        "rejected_by_field": rejected_by_field(),
         "export": {
             "watermark": None if lag is None else int(lag[0]),
             "last_export": None if lag is None else _iso(lag[1]),
@@ -95,6 +96,19 @@ def outcomes() -> dict[str, int]:
                 if sample.name == "floyo_events_total" and sample.labels.get("outcome") in counts:
                     counts[sample.labels["outcome"]] += int(sample.value)
     return counts
+
+
+def rejected_by_field() -> dict[str, int]:
+    """Rejected telemetry events by the field at fault (``path``, ``ts``, ``kind``…) since the server started,
+    summed over its workers, most frequent first."""
+    counts: dict[str, int] = {}
+    for family in text_string_to_metric_families(exposition().decode()):
+        if family.name == "floyo_rejected_events":
+            for sample in family.samples:
+                if sample.name == "floyo_rejected_events_total":
+                    field = sample.labels.get("field", "other")
+                    counts[field] = counts.get(field, 0) + int(sample.value)
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 @router.get("/api/v1/operations", responses=error_responses({403: "the caller is not an admin"}))

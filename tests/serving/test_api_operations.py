@@ -45,3 +45,21 @@ def test_operations_are_for_admins_only(api: TestClient, device: Device):
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "admins_only"
     assert api.get("/api/v1/operations").status_code == 401
+
+
+def test_rejected_events_are_counted_by_the_field_at_fault(api: TestClient, device: Device):
+    admin = make_device(api.app.state.engine, admin=True)  # type: ignore[attr-defined]
+
+    def by_field() -> dict[str, int]:
+        response = api.get("/api/v1/operations", headers=admin.headers)
+        assert response.status_code == 200, response.text
+        counts: dict[str, int] = response.json()["rejected_by_field"]
+        return counts
+
+    before = by_field()
+    bad = [make_event(path="../../etc/shadow"), make_event(path="/etc/passwd"), make_event(kind="teleport")]
+    sent = api.post("/api/v1/telemetry", json=make_batch([make_event(), *bad]), headers=device.headers)
+    assert sent.json()["rejected"] == 3, sent.text
+    after = by_field()
+    grown = {f: n - before.get(f, 0) for f, n in after.items() if n != before.get(f, 0)}
+    assert grown == {"path": 2, "kind": 1}  # the field, never the free text (a bounded label)
