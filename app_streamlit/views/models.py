@@ -43,6 +43,15 @@ if answer is not None:
         )
     for family in trained:
         _family(family)
+    runs = answer.get("training_runs") or []
+    st.subheader("Last training runs of the job")
+    if runs:
+        table = pd.DataFrame(runs)
+        for column in ("trained", "promoted"):
+            table[column] = table[column].map(lambda names: ", ".join(names) or "—")
+        st.dataframe(table, hide_index=True, width="stretch")
+    else:
+        st.info("The pipeline job has not run yet: `floyo job run` (or `floyo job schedule`).")
 ready = load("the served models", lambda: get("/health/readiness"))
 if ready is not None and ready.get("models"):
     models = ready["models"]
@@ -50,5 +59,5 @@ if ready is not None and ready.get("models"):
     st.caption(f"Served by the API now: {served}; ranking: {models.get('ranking', '—')}")
 st.markdown(
     f"Every training run, with its parameters and artifacts: the MLflow UI ([{MLFLOW_UI}]({MLFLOW_UI}); start it "
-    "with `floyo mlflow ui`). The pipeline job's runs are on the Operations page (admins)."
+    "with `floyo mlflow ui`). Failed runs and their errors are on the Operations page (admins)."
 )

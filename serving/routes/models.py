@@ -38,9 +38,36 @@ def model_families(engine: Engine) -> list[dict[str, Any]]:
     return list(families.values())
 
 
+def training_runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
+    """The pipeline job's last runs: when, how long, and which families it trained and promoted (no error text:
+    that is for admins, on the operations figures)."""
+    from sqlalchemy import text
+
+    query = text(
+        "SELECT id, trigger, status, started_at, duration_s, summary->'models' AS models FROM job_runs "
+        "WHERE job = 'pipeline' ORDER BY started_at DESC LIMIT :n"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query, {"n": limit}).mappings().all()
+    return [
+        {
+            "id": r["id"], "trigger": r["trigger"], "status": r["status"],
+            "started_at": r["started_at"].isoformat(), "duration_s": r["duration_s"],
+            "trained": [m.get("name") for m in r["models"] or []],
+            "promoted": [m.get("name") for m in r["models"] or [] if m.get("promoted")],
+        }
+        for r in rows
+    ]  # fmt: skip
+
+
+def _models_answer(engine: Engine) -> dict[str, Any]:
+    return {"families": model_families(engine), "training_runs": training_runs(engine)}
+
+
 @router.get("/api/v1/models")
 async def get_models(engine: EngineDep) -> OrjsonResponse:
     """``{"families": [{"name", "champion", "versions": [{"version", "aliases", "metrics", "refreshed_at"}]}]}`` for
     the families the pipeline trains (next action, co-change, rules, workflows) and the ranker; metrics as each
-    training run logged them (the baselines' beside the model's)."""
-    return OrjsonResponse({"families": await run_in_threadpool(model_families, engine)})
+    training run logged them (the baselines' beside the model's); ``training_runs``: the job's last 10 runs with the
+    families each trained and promoted."""
+    return OrjsonResponse(await run_in_threadpool(_models_answer, engine))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -18,7 +20,7 @@ def test_models_show_versions_metrics_and_the_champion_never_scoped_ones(
         conn.execute(text("DELETE FROM model_versions"))
     empty = api.get("/api/v1/models", headers=device.headers)
     assert empty.status_code == 200, empty.text
-    assert empty.json() == {"families": [{"name": n, "champion": None, "versions": []} for n in FAMILIES]}
+    assert empty.json()["families"] == [{"name": n, "champion": None, "versions": []} for n in FAMILIES]
     record_version(engine, "floyo-rules", "10", {"mrr": 0.3, "baseline_popular_mrr": 0.1}, champion=True)
     record_version(engine, "floyo-rules", "9", {"mrr": 0.2, "baseline_popular_mrr": 0.1})
     record_version(engine, "floyo-rules-user-alice", "1", {"mrr": 0.9})  # a person's own: not for everyone
@@ -39,3 +41,21 @@ def test_the_families_listed_are_the_ones_trained():
     from serving.routes.models import FAMILIES as LISTED
 
     assert LISTED == TRAINED
+
+
+def test_models_list_the_jobs_last_training_runs_without_their_errors(api: TestClient, device: Device, engine: Engine):
+    models = [{"name": "floyo-rules", "promoted": True}, {"name": "floyo-workflows", "promoted": False}]
+    with engine.begin() as conn:  # in the future: the newest rows whatever other tests left
+        conn.execute(
+            text("INSERT INTO job_runs (job, trigger, status, started_at, duration_s, summary, error) VALUES "
+                 "('pipeline', 'schedule', 'succeeded', now() + interval '2 hour', 61.5, "
+                 " jsonb_build_object('models', CAST(:m AS jsonb)), NULL), "
+                 "('pipeline', 'cli', 'failed', now() + interval '1 hour', 3.0, '{}', 'secret detail')"),
+            {"m": json.dumps(models)},
+        )  # fmt: skip
+    runs = api.get("/api/v1/models", headers=device.headers).json()["training_runs"]
+    assert [(r["trigger"], r["status"], r["trained"], r["promoted"]) for r in runs[:2]] == [
+        ("schedule", "succeeded", ["floyo-rules", "floyo-workflows"], ["floyo-rules"]),
+        ("cli", "failed", [], []),
+    ]
+    assert "secret detail" not in json.dumps(runs)  # errors are for admins (GET /api/v1/operations)
