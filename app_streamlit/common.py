@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -13,6 +14,15 @@ from app_streamlit.client import DEFAULT_API, ApiError, call
 
 CACHE_TTL_S = 30  # short: the pages show fresh data, and a button clears it at once anyway
 T = TypeVar("T")
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def escape_md(text: str) -> str:
+    """Text shown as itself in Markdown: a glob's ``*``, a ``$`` or a ``:`` never turns into emphasis, maths or an
+    icon (titles and paths come from people's folders and file names)."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def api_url() -> str:

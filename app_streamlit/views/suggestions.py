@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from app_streamlit.client import ApiError
-from app_streamlit.common import change, flash, get, load, show_flash
+from app_streamlit.common import change, escape_md, flash, get, load, show_flash
 
 SNOOZE_DAYS = 7
 
@@ -35,7 +35,7 @@ def savings_words(s: dict[str, Any]) -> str:
         f"{float(per_week):.1f} times a week × {float(seconds):.0f} s each"
         if per_week is not None and seconds is not None else "no breakdown given"
     )  # fmt: skip
-    basis = f" ({sv['basis']})" if sv.get("basis") else ""
+    basis = f" ({escape_md(sv['basis'])})" if sv.get("basis") else ""
     return f"**{minutes:.1f} min/week** = {how}{basis}"
 
 
@@ -46,10 +46,11 @@ def workflow_words(definition: dict[str, Any] | None) -> list[str]:
     lines = []
     for t in definition.get("triggers", []):
         events = ", ".join(t.get("events", [])) or t.get("type", "")
-        where = ", ".join(t.get("paths", [])) or t.get("root", "")
+        where = (", ".join(t.get("paths", [])) or t.get("root", "")).replace("`", "'")
         lines.append(f"When: {events} of `{where}`" + (f" in {t['root']}" if t.get("root") else ""))
     for a in definition.get("actions", []):
         command = " ".join(a.get("command", [])) if isinstance(a.get("command"), list) else a.get("command", "")
+        command = str(command).replace("`", "'")
         lines.append(f"Do: {a.get('type', '')} `{command}`" if command else f"Do: {a.get('type', '')}")
     return lines
 
@@ -72,9 +73,9 @@ def _dismiss(sid: str, title: str) -> None:
 def _card(s: dict[str, Any]) -> None:
     sid, title = s["id"], s["title"]
     with st.container(border=True, key=f"card_{sid}"):
-        st.subheader(title)
+        st.subheader(escape_md(title))
         if s.get("description"):
-            st.write(s["description"])
+            st.markdown(escape_md(s["description"]))
         left, right = st.columns(2)
         left.metric("Confidence", f"{float(s.get('confidence') or 0):.0%}")
         right.metric("Saves", f"{float((s.get('savings') or {}).get('minutes_per_week') or 0):.1f} min/week")
@@ -117,7 +118,7 @@ def _workflows() -> None:
     for w in workflows:
         with st.container(border=True, key=f"workflow_{w['id']}"):
             name, state, button = st.columns([5, 1, 1])
-            name.markdown(f"**{w['name']}** (version {w['version']})")
+            name.markdown(f"**{escape_md(w['name'])}** (version {w['version']})")
             name.caption(" · ".join(workflow_words(w.get("definition"))))
             state.markdown(":material/check_circle: enabled" if w["enabled"] else ":material/pause_circle: disabled")
             button.button("Disable" if w["enabled"] else "Enable", key=f"toggle_{w['id']}", on_click=_toggle, args=(w,))
