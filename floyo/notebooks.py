@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 from floyo.errors import InvalidInput
@@ -29,7 +30,12 @@ def lab_installed() -> bool:
     return importlib.util.find_spec("jupyterlab") is not None
 
 
-def lab_command(folder: Path, *, python: str, port: int, no_browser: bool) -> list[str]:
-    """The Jupyter Lab command line on ``folder``, run by ``python`` (its kernel is that interpreter)."""
+def lab_command(folder: Path, *, python: str, port: int, no_browser: bool, as_root: bool | None = None) -> list[str]:
+    """The Jupyter Lab command line on ``folder``, run by ``python`` (its kernel is that interpreter).
+
+    As root (a container, a lab machine) Jupyter refuses to start unless told that this is meant: the person
+    already chose to run as root, so the command says so (``--allow-root``) instead of failing."""
     argv = [python, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}", f"--ServerApp.port={port}"]
+    if as_root if as_root is not None else os.geteuid() == 0:
+        argv.append("--allow-root")
     return argv + (["--no-browser"] if no_browser else [])

@@ -21,10 +21,12 @@ def test_the_checkouts_notebooks_folder_is_found_and_a_missing_one_refused(tmp_p
 
 
 def test_lab_command_runs_jupyterlab_with_this_interpreter_on_the_folder(tmp_path: Path) -> None:
-    argv = notebooks.lab_command(tmp_path, python=sys.executable, port=8899, no_browser=True)
+    argv = notebooks.lab_command(tmp_path, python=sys.executable, port=8899, no_browser=True, as_root=False)
     assert argv == [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={tmp_path}", "--ServerApp.port=8899",
                     "--no-browser"]  # fmt: skip
     assert "--no-browser" not in notebooks.lab_command(tmp_path, python="py", port=1, no_browser=False)
+    # Jupyter refuses root without it: a container's root user still gets their notebooks
+    assert "--allow-root" in notebooks.lab_command(tmp_path, python="py", port=1, no_browser=True, as_root=True)
 
 
 def test_without_the_extra_the_command_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
