@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from floyo.background import start_detached, stop_recorded
 from floyo.errors import Conflict, Unavailable
 from floyo.settings import Settings
 
@@ -74,43 +73,18 @@ def start_in_background(settings: Settings, port: int, api: str, token: str | No
     stop(settings)
     if healthy(port):
         raise Conflict("port_in_use", f"another server already answers on {url(port)}; set FLOYO_DASHBOARD_PORT")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.data_dir / "dashboard.log"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            command(port), env=environment(api, token), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-    pid_file(settings).write_text(f"{proc.pid}\n")
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not healthy(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise Unavailable("dashboard_failed", f"the dashboard did not start; see {log_path}")
-        time.sleep(0.2)  # polling a separate process for its health
-    return url(port), proc.pid, log_path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    pid = start_detached(
+        command(port), env=environment(api, token), log_path=log_path, pid_path=pid_file(settings),
+        ready=lambda: healthy(port), timeout_s=READY_TIMEOUT_S, failed=("dashboard_failed", "the dashboard did not start"),
+    )  # fmt: skip
+    return url(port), pid, log_path
 
 
 def stop(settings: Settings) -> str | None:
     """Stop the background dashboard of this data dir; a line saying so, or None when none was recorded."""
-    path = pid_file(settings)
-    if not path.exists():
+    stopped = stop_recorded(pid_file(settings), grace_s=15)
+    if stopped is None:
         return None
-    pid = int(path.read_text().split()[0])
-    path.unlink()
-    if not _alive(pid):
-        return f"dashboard (pid {pid}) was not running"
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)  # waiting for a separate process to exit
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    return f"dashboard (pid {pid}) stopped"
+    pid, was_running = stopped
+    return f"dashboard (pid {pid}) stopped" if was_running else f"dashboard (pid {pid}) was not running"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -16,6 +13,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from floyo.background import alive, recorded_pid, start_detached, stop_recorded
 from floyo.errors import Conflict, Unavailable
 from floyo.settings import Settings, get_settings
 
@@ -46,14 +44,6 @@ def _pid_file(settings: Settings) -> Path:
     return settings.data_dir / "api.pid"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
 def _ready(base_url: str) -> bool:
     try:
         return httpx.get(f"{base_url}/health/readiness", timeout=2.0).status_code == 200
@@ -65,26 +55,18 @@ def start_api_in_background(settings: Settings, port: int) -> tuple[str, int, Pa
     """Start `floyo serve` detached (or reuse the one this data dir started); wait until it is ready."""
     base_url = f"http://{settings.host}:{port}"
     pid_file = _pid_file(settings)
-    if pid_file.exists():
-        pid = int(pid_file.read_text().split()[0])
-        if _alive(pid) and _ready(base_url):
-            return base_url, pid, settings.data_dir / "api.log"
+    pid = recorded_pid(pid_file)
+    if pid is not None and alive(pid) and _ready(base_url):
+        return base_url, pid, settings.data_dir / "api.log"
     if _ready(base_url):
         raise Conflict("port_in_use", f"another server already answers on {base_url}; pass --port")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.data_dir / "api.log"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "floyo", "serve", "--host", settings.host, "--port", str(port)],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-    pid_file.write_text(f"{proc.pid}\n")
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not _ready(base_url):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise Unavailable("api_failed", f"the API did not start; see {log_path}")
-        time.sleep(0.2)  # polling a separate process for readiness
-    return base_url, proc.pid, log_path
+    pid = start_detached(
+        [sys.executable, "-m", "floyo", "serve", "--host", settings.host, "--port", str(port)],
+        log_path=log_path, pid_path=pid_file, ready=lambda: _ready(base_url), timeout_s=READY_TIMEOUT_S,
+        failed=("api_failed", "the API did not start"),
+    )  # fmt: skip
+    return base_url, pid, log_path
 
 
 def _tokens_per_author(authors: list[str]) -> dict[str, str]:
@@ -320,18 +302,11 @@ def stop_all() -> list[str]:
     dashboard_stopped = dashboard.stop(settings)
     if dashboard_stopped:
         lines.append(dashboard_stopped)
-    pid_file = _pid_file(settings)
-    if pid_file.exists():
-        pid = int(pid_file.read_text().split()[0])
-        if _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 30
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)  # waiting for a separate process to finish its in-flight requests
-            lines.append(f"API (pid {pid}) stopped")
-        pid_file.unlink()
-    else:
+    stopped_api = stop_recorded(_pid_file(settings), grace_s=30)  # in-flight requests are finished first
+    if stopped_api is None:
         lines.append("no background API recorded in this data dir")
+    elif stopped_api[1]:
+        lines.append(f"API (pid {stopped_api[0]}) stopped")
     if not settings.database_url:
         stopped = stop_embedded(settings.embedded_pg_dir)
         lines.append("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import psycopg
 import sqlalchemy.exc
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -127,19 +127,30 @@ def configure_app(app: FastAPI, settings: Settings) -> None:
 ROUTERS = (telemetry.router, events.router, health.router)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the ingest API alone (``floyo serve`` serves ``serving.app``, which mounts these routes too)."""
-    settings = settings or get_settings()
+def build_app(
+    settings: Settings,
+    *,
+    description: str,
+    routers: Iterable[APIRouter] = ROUTERS,
+    app_lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] = lifespan,
+) -> FastAPI:
+    """A Floyo API: logging, error mapping, middleware, limits, offline docs, then ``routers`` (ingest's own and,
+    in ``serving.app``, the rest) and the telemetry body's published schema."""
     configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(
         title="Floyo",
         version=floyo.__version__,
-        description="Telemetry ingest and event access for Floyo.",
-        lifespan=lifespan,
+        description=description,
+        lifespan=app_lifespan,
         default_response_class=OrjsonResponse,
     )
     configure_app(app, settings)
-    for router in ROUTERS:
+    for router in routers:
         app.include_router(router)
     with_event_schemas(app)
     return app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ingest API alone (``floyo serve`` serves ``serving.app``, which mounts these routes too)."""
+    return build_app(settings or get_settings(), description="Telemetry ingest and event access for Floyo.")

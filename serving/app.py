@@ -15,11 +15,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-import floyo
-from floyo.logs import configure_logging
 from floyo.settings import Settings, get_settings
 from ingest import app as ingest_app
-from ingest.responses import OrjsonResponse
 from serving.cache import make_cache
 from serving.catalog import load_catalog
 from serving.champions import Champions
@@ -62,18 +59,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the whole API: telemetry, events, health, and the suggestions, workflows and catalog routes."""
-    settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    app = FastAPI(
-        title="Floyo",
-        version=floyo.__version__,
+    app = ingest_app.build_app(
+        settings or get_settings(),
         description="Telemetry ingest, event access, suggestions, feedback and workflows for Floyo.",
-        lifespan=lifespan,
-        default_response_class=OrjsonResponse,
+        routers=(*ingest_app.ROUTERS, *ROUTERS),
+        app_lifespan=lifespan,
     )
-    ingest_app.configure_app(app, settings)
-    for router in (*ingest_app.ROUTERS, *ROUTERS):
-        app.include_router(router)
-    ingest_app.with_event_schemas(app)
     workflows.with_workflow_schema(app)
     return app
