@@ -162,28 +162,21 @@ def train_lines(settings: Settings, *, top: int = 5) -> list[str]:
     ]
 
 
-def suggestion_lines(settings: Settings, *, users: int = 4) -> list[str]:
-    """Refresh what `floyo patterns` reads and every user's suggestions (as the job does), then show the best
-    suggestion of a few users."""
-    from sqlalchemy import text
-
+def best_suggestion_lines(*, users: int = 4) -> list[str]:
+    """The best suggestion of a few users, as the refresh wrote them."""
     from floyo.db import get_engine
-    from models.pattern_store import refresh_patterns
-    from serving.refresh import lake_events, refresh_suggestions
 
-    engine = get_engine()
-    refresh_patterns(engine, settings)
-    summary = refresh_suggestions(engine, lake_events(settings), model_version="demo")
     best = text(
         "SELECT DISTINCT ON (u.name) u.name, s.title, (s.body->'savings'->>'minutes_per_week')::float "
         "FROM suggestions s JOIN users u ON u.id = s.user_id WHERE s.active ORDER BY u.name, s.score DESC"
     )
-    with engine.connect() as conn:
+    with get_engine().connect() as conn:
         rows = conn.execute(best).fetchall()[:users]
+    if not rows:
+        return []
     return [
-        summary.describe(),
         f"best suggestion of {len(rows)} users (`floyo suggestions list --user NAME`):",
-        *(f"  {name}: {title} (about {minutes:.0f} min a week)" for name, title, minutes in rows),
+        *(f"  {name}: {title} (about {minutes:.1f} min a week)" for name, title, minutes in rows),
     ]
 
 
@@ -218,10 +211,12 @@ def run_demo(
     for line in export_and_build_lines(settings):
         _say(line)
     if train:
-        for line in [*train_lines(settings), *suggestion_lines(settings)]:
+        for line in train_lines(settings):
             _say(line)
         _say(refresh_patterns_line(settings))
     _say(refresh_suggestions_line(settings))
+    for line in best_suggestion_lines():
+        _say(line)
     dashboard_url, user = start_dashboard(settings, base_url)
     for line in _summary_lines(settings, base_url):
         _say(line)
