@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import anyio
 import psycopg
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from sqlalchemy import Engine
 
 from floyo.auth import (
@@ -182,6 +182,12 @@ def get_principal(scope: ScopedConn) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+# ``user=`` of the routes where an admin may act for another user: a name, never a control character (PostgreSQL
+# text cannot hold NUL: refused here as a 422 instead of failing in the look-up)
+UserQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$", description="admins only: another user's name"),
+]
 
 
 def get_admin(principal: CurrentPrincipal) -> Principal:

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 
-from ingest.deps import ScopedConn
+from ingest.deps import ScopedConn, UserQuery
 from serving.cache import AnswerCache
 from serving.champions import Champions
-
-UserQuery = Annotated[
-    str | None,
-    Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$", description="admins only: another user's name"),
-]
 
 
 def get_scoped_user(scope: ScopedConn, user: UserQuery = None) -> int:

@@ -10,9 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from floyo.errors import InvalidInput
 from floyo.events import EventKind
-from ingest.deps import ScopedConn, protected_router
-from ingest.queries import EventFilter, export_csv, export_parquet, iter_event_rows, list_events
+from ingest.deps import ScopedConn, UserQuery, protected_router
+from ingest.queries import EventFilter, as_utc, export_csv, export_parquet, iter_event_rows, list_events
 from ingest.responses import OrjsonResponse, error_responses
 from ingest.streaming import ClosableStream
 
@@ -33,15 +34,22 @@ def _filter(
     kind: Annotated[list[EventKind] | None, Query(description="one or more event kinds")] = None,
     ext: Annotated[str | None, Query(max_length=32, description="extension without the dot")] = None,
     root: Annotated[str | None, Query(max_length=256)] = None,
-    user: Annotated[str | None, Query(max_length=200, description="admins only: another user's name")] = None,
+    user: UserQuery = None,
 ) -> EventFilter:
+    # a time without a zone is UTC (ingest.queries.as_utc), so the range can be checked here
+    since, until = (None if t is None else as_utc(t) for t in (since, until))
+    if since is not None and until is not None and until <= since:
+        raise InvalidInput("empty_range", "until must be after since")
     return EventFilter(
         user_id=scope.act_for(user), since=since, until=until, kinds=tuple(kind or ()), ext=ext, root=root
     )
 
 
 FilterDep = Annotated[EventFilter, Depends(_filter)]
-_ACT_FOR_ERRORS = error_responses({403: "only an admin may name another user", 404: "no such user"})
+FILTER_ERRORS = error_responses(
+    {403: "only an admin may name another user", 404: "no such user", 422: "an empty time range, a bad kind"}
+)
+_ACT_FOR_ERRORS = FILTER_ERRORS
 
 
 @router.get("/api/v1/events", response_model=EventPage, responses=_ACT_FOR_ERRORS)

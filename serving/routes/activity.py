@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Query
 from fastapi.concurrency import run_in_threadpool
 from psycopg import Connection
 
-from floyo.errors import InvalidInput
-from floyo.events import EventKind
 from ingest.deps import ScopedConn, protected_router
-from ingest.responses import OrjsonResponse, error_responses
-from serving.deps import UserQuery
+from ingest.responses import OrjsonResponse
+from ingest.routes.events import FILTER_ERRORS, FilterDep
 
 router = protected_router(tags=["activity"])
 
@@ -124,30 +121,11 @@ def activity(conn: Connection[Any], user_id: int, where: str, params: list[Any],
     }
 
 
-_ERRORS = error_responses(
-    {403: "only an admin may name another user", 404: "no such user", 422: "a naive time, an empty range, a bad kind"}
-)
-
-
-@router.get("/api/v1/activity", responses=_ERRORS)
-async def get_activity(
-    scope: ScopedConn,
-    since: Annotated[datetime | None, Query(description="from this time (inclusive, ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="before this time (exclusive)")] = None,
-    kind: Annotated[list[EventKind] | None, Query(description="one or more event kinds")] = None,
-    ext: Annotated[str | None, Query(max_length=32, description="extension without the dot")] = None,
-    root: Annotated[str | None, Query(max_length=256)] = None,
-    user: UserQuery = None,
-) -> OrjsonResponse:
-    """The caller's activity: events today and in the last 7 days, active minutes, top extensions, tools and roots,
-    a weekday x hour heatmap (UTC), sessions (a 30-minute pause ends one) per day and the latest 200, each device
-    with its last event and how long ago its latest event arrived (``lag_s``)."""
-    for value in (since, until):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput("naive_time", "since and until need a time zone (e.g. 2026-01-01T00:00:00Z)")
-    if since is not None and until is not None and until <= since:
-        raise InvalidInput("empty_range", "until must be after since")
-    user_id = scope.act_for(user)
-    where, params = _where(user_id, since, until, list(kind or ()), ext, root)
+@router.get("/api/v1/activity", responses=FILTER_ERRORS)
+async def get_activity(scope: ScopedConn, f: FilterDep) -> OrjsonResponse:
+    """The caller's activity (the events API's filters): events today and in the last 7 days, active minutes, top
+    extensions, tools and roots, a weekday x hour heatmap (UTC), sessions (a 30-minute pause ends one) per day and
+    the latest 200, each device with its last event and how long ago its latest event arrived (``lag_s``)."""
+    where, params = _where(f.user_id, f.since, f.until, list(f.kinds), f.ext, f.root)
     now = datetime.now(UTC)
-    return OrjsonResponse(await run_in_threadpool(activity, scope.conn, user_id, where, params, now))
+    return OrjsonResponse(await run_in_threadpool(activity, scope.conn, f.user_id, where, params, now))

@@ -8,9 +8,8 @@ from fastapi import Query
 from fastapi.concurrency import run_in_threadpool
 from psycopg import Connection
 
-from ingest.deps import ScopedConn, protected_router
+from ingest.deps import ScopedConn, UserQuery, protected_router
 from ingest.responses import OrjsonResponse, error_responses
-from serving.deps import UserQuery
 
 router = protected_router(tags=["patterns"])
 

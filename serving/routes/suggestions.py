@@ -8,10 +8,10 @@ from fastapi import Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ingest.deps import ScopedConn, protected_router
+from ingest.deps import ScopedConn, UserQuery, protected_router
 from ingest.responses import OrjsonResponse, error_responses
 from serving.answers import give_feedback, limited, suggestions_answer
-from serving.deps import CacheDep, ChampionsDep, ScopedUser, UserQuery
+from serving.deps import CacheDep, ChampionsDep, ScopedUser
 from serving.routes.body import json_object
 
 router = protected_router(tags=["suggestions"])

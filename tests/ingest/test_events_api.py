@@ -156,3 +156,16 @@ def test_times_without_a_zone_are_utc_whatever_the_database_session_zone(client_
     client.post(URL, json=make_batch([inside, outside]), headers=device.headers)
     page = client.get(f"{EVENTS}?since=2024-05-01T09:00:00&until=2024-05-01T11:00:00", headers=device.headers)
     assert [e["event_id"] for e in page.json()["events"]] == [inside["event_id"]]
+
+
+def test_a_bad_user_name_or_an_empty_range_is_a_precise_422(client, admin, settings: Settings):
+    headers = jwt_headers(settings, admin.user)
+    for params, code in (
+        ({"user": "\x00"}, "invalid_request"),  # PostgreSQL text cannot hold NUL: refused before the look-up
+        ({"user": ""}, "invalid_request"),
+        ({"since": "2024-03-07T00:00:00Z", "until": "2024-03-03T00:00:00Z"}, "empty_range"),
+        ({"since": "2024-03-07T00:00:00", "until": "2024-03-07T00:00:00Z"}, "empty_range"),  # naive is UTC
+    ):
+        response = client.get(EVENTS, params=params, headers=headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == code, response.text
