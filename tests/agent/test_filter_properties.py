@@ -15,9 +15,9 @@ from agent.filters import PathFilter
 from floyo.privacy import EXCLUDED_DIR_NAMES, SENSITIVE_DIR_NAMES, is_excluded_path
 
 # names as people make them: letters, digits, dots, dashes, spaces, unicode; never "/" or NUL, never "." / ".."
-NAME = st.text(
-    st.characters(exclude_categories=["Cs"], exclude_characters="/\x00"), min_size=1, max_size=20
-).filter(lambda s: s not in (".", ".."))
+NAME = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="/\x00"), min_size=1, max_size=20).filter(
+    lambda s: s not in (".", "..")
+)
 FOLDERS = st.lists(NAME, min_size=0, max_size=4)
 SECRETS = st.sampled_from(["id_rsa", "id_ed25519.pub", "server.pem", "tls.key", ".env", ".env.local", ".netrc",
                            "credentials", "aws_secret.txt", ".git-credentials", "vault.kdbx"])  # fmt: skip
