@@ -80,6 +80,7 @@ def _status_doc(config: AgentConfig, watcher: Watcher, sender: Sender, spool: Sp
         "queued": stats.queued,
         "counters": {k: v for k, v in stats.counters.items() if ":" not in k},
         "lag_seconds": oldest_queued_age(spool),
+        "spool_error": watcher.spool_error,
         "last_error": sender.state.last_error,
         "last_error_at": sender.state.last_error_at,
         "last_success_at": sender.state.last_success_at,
@@ -154,7 +155,10 @@ def run_agent(config: AgentConfig) -> None:
         sender.wake.set()
         for thread in threads:
             thread.join(timeout=35)
-        write_status(config.status_path, _status_doc(config, watcher, sender, spool, started) | {"pid": None})
+        try:
+            write_status(config.status_path, _status_doc(config, watcher, sender, spool, started) | {"pid": None})
+        except OSError as exc:  # a full disk: the spool is what matters, and it is intact
+            log.error("could not write the final status: %s", exc)
         spool.close()
 
 

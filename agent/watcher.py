@@ -13,6 +13,7 @@ import gc
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from agent.coalesce import RootState
+from agent.coalesce import Outcome, RootState
 from agent.config import AgentConfig
 from agent.filters import PathFilter
 from agent.pause import PauseLog
@@ -120,6 +121,8 @@ class Watcher:
         self.overflow = threading.Event()
         self.queue: queue.SimpleQueue[RawEvent] = queue.SimpleQueue()
         self.counters = Counters()
+        self.spool_error: str | None = None  # why the spool cannot be written now, None when it can
+        self._held: tuple[str, list[dict[str, Any]], Outcome] | None = None
         self.pauses = PauseLog(config.state_dir)
         self.paused = self.pauses.paused_now()
         self._switch_seen = self.pauses.last_switch()
@@ -264,22 +267,47 @@ class Watcher:
             b[0].filter.load_gitignore(b[1].rpartition("/")[0])
 
     def flush(self, *, force: bool = False) -> int:
-        """Move every decided event into the spool (one transaction per root); returns how many."""
+        """Move every decided event into the spool (one transaction per root); returns how many.
+
+        When the spool cannot be written (a full disk), the slice that failed is held in memory with its event
+        ids, nothing more is decided, and the next flush tries it again first: every event is spooled once.
+        """
         total = 0
-        for alias, state in self.roots.items():
-            while state.pending:
-                # in slices, so that a burst never sits in memory several times over
-                out = state.flush(force=force, limit=FLUSH_SLICE)
-                if not (out.events or out.upserts or out.deletes):
-                    break
-                # judged by when each happened, not by the mode now: a file written just after `resume` counts
-                events = [self.wire.make(alias, e) for e in out.events if not self.pauses.paused_at(e["since"])]
-                total += self.spool.append(events, root=alias, upserts=out.upserts.items(), deletes=out.deletes)
-                state.index.committed()
-                self.wake.set()
+        try:
+            if self._held is not None:
+                total += self._append(*self._held)
+            for alias, state in self.roots.items():
+                while state.pending:
+                    # in slices, so that a burst never sits in memory several times over
+                    out = state.flush(force=force, limit=FLUSH_SLICE)
+                    if not (out.events or out.upserts or out.deletes):
+                        break
+                    # judged by when each happened, not by the mode now: a file written just after `resume` counts
+                    events = [self.wire.make(alias, e) for e in out.events if not self.pauses.paused_at(e["since"])]
+                    self._held = (alias, events, out)
+                    total += self._append(alias, events, out)
+        except sqlite3.OperationalError as exc:
+            self._spool_failed(exc)
         if total > FLUSH_SLICE:
             release_memory()
         return total
+
+    def _append(self, alias: str, events: list[dict[str, Any]], out: Outcome) -> int:
+        kept = self.spool.append(events, root=alias, upserts=out.upserts.items(), deletes=out.deletes)
+        self.roots[alias].index.committed()
+        self._held = None
+        if self.spool_error is not None:
+            log.warning("the spool can be written again: %d held events spooled", len(events))
+            self.spool_error = None
+        self.wake.set()
+        return kept
+
+    def _spool_failed(self, exc: sqlite3.OperationalError) -> None:
+        message = f"cannot write the spool {self.spool.path}: {exc}"
+        if message != self.spool_error:  # once per distinct error, not once per loop turn
+            held = len(self._held[1]) if self._held else 0
+            log.error("%s; %d events wait in memory and are retried", message, held)
+        self.spool_error = message
 
     def _check_pause(self) -> None:
         switched = self.pauses.last_switch()
