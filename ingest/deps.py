@@ -152,25 +152,34 @@ def get_request_scope(
     except Unauthorized:
         failures.record(address)
         raise
-    with scoped_connection(engine) as scoped:
-        try:
-            if subject is None:
-                principal = authenticate_device(scoped.conn, credential)
-            else:
-                principal = principal_for_subject(scoped.conn, subject)
-        except Unauthorized:
-            failures.record(address)
-            raise
-        # the token check may stamp last_used_at: commit it now, so no device row lock is held for the request
-        scoped.commit()
-        key = f"d{principal.device_id}" if principal.device_id is not None else f"u{principal.user_id}"
-        limiter.check(key)
-        scoped.switch_to(principal.user_id)
-        scope = RequestScope(principal, scoped)
-        try:
-            yield scope
-        finally:
-            scope.close()
+    answered = False
+    try:
+        with scoped_connection(engine) as scoped:
+            try:
+                if subject is None:
+                    principal = authenticate_device(scoped.conn, credential)
+                else:
+                    principal = principal_for_subject(scoped.conn, subject)
+            except Unauthorized:
+                failures.record(address)
+                raise
+            # the token check may stamp last_used_at: commit it now, so no device row lock is held for the request
+            scoped.commit()
+            key = f"d{principal.device_id}" if principal.device_id is not None else f"u{principal.user_id}"
+            limiter.check(key)
+            scoped.switch_to(principal.user_id)
+            scope = RequestScope(principal, scoped)
+            try:
+                yield scope
+                answered = True
+            finally:
+                scope.close()
+    except psycopg.OperationalError as exc:
+        if not answered:
+            raise  # before the answer: the app's handler makes it a 503
+        # the exit runs after the answer was sent (routes whose writes must be durable committed already):
+        # a database that went away now cannot change the answer, so this is a warning, not an unhandled error
+        log.warning("the request's closing commit failed after its answer was sent: %s", exc)
 
 
 ScopedConn = Annotated[RequestScope, Depends(get_request_scope)]
