@@ -187,7 +187,7 @@ def test_ingest_keeps_flowing_while_retention_deletes(with_retention: Env, monke
     )
     for start in range(0, len(old), 5000):
         assert db.ingest(old[start : start + 5000]) == 5000
-    monkeypatch.setattr(lake_retention, "BATCH_ROWS", 100)  # many short transactions: a long retention
+    monkeypatch.setattr(lake_retention, "BATCH_ROWS", 50)  # many short transactions: a long retention
     latencies: list[float] = []
     done = threading.Event()
     outcome: list[object] = []
@@ -214,6 +214,7 @@ def test_ingest_keeps_flowing_while_retention_deletes(with_retention: Env, monke
     assert isinstance(plan, RetentionPlan), plan
     assert plan.rows == len(old)
     assert _counts(db) == (50 * len(latencies), 50 * len(latencies))  # only the new events and their ids are left
-    assert len(latencies) >= 5, f"only {len(latencies)} batches were stored during {took:.1f} s of retention"
-    assert took > 1.0  # long enough for the latencies to say something
+    # enough batches during the retention for the latencies to say something (counted, not timed: a fast machine
+    # finishes the whole retention in under a second)
+    assert len(latencies) >= 10, f"only {len(latencies)} batches were stored during {took:.1f} s of retention"
     assert max(latencies) < took / 4, f"a batch waited {max(latencies):.2f} s of {took:.1f} s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -45,17 +46,18 @@ def test_the_families_listed_are_the_ones_trained():
 
 def test_models_list_the_jobs_last_training_runs_without_their_errors(api: TestClient, device: Device, engine: Engine):
     models = [{"name": "floyo-rules", "promoted": True}, {"name": "floyo-workflows", "promoted": False}]
-    with engine.begin() as conn:  # in the future: the newest rows whatever other tests left
+    tag = f"t-{uuid.uuid4().hex[:8]}"  # other tests add runs too: these are found by their own trigger names
+    with engine.begin() as conn:  # a little in the future: among the last 10 whatever other tests left
         conn.execute(
             text("INSERT INTO job_runs (job, trigger, status, started_at, duration_s, summary, error) VALUES "
-                 "('pipeline', 'schedule', 'succeeded', now() + interval '2 hour', 61.5, "
+                 "('pipeline', :t || '-a', 'succeeded', now() + interval '2 minute', 61.5, "
                  " jsonb_build_object('models', CAST(:m AS jsonb)), NULL), "
-                 "('pipeline', 'cli', 'failed', now() + interval '1 hour', 3.0, '{}', 'secret detail')"),
-            {"m": json.dumps(models)},
+                 "('pipeline', :t || '-b', 'failed', now() + interval '1 minute', 3.0, '{}', 'secret detail')"),
+            {"m": json.dumps(models), "t": tag},
         )  # fmt: skip
     runs = api.get("/api/v1/models", headers=device.headers).json()["training_runs"]
-    assert [(r["trigger"], r["status"], r["trained"], r["promoted"]) for r in runs[:2]] == [
-        ("schedule", "succeeded", ["floyo-rules", "floyo-workflows"], ["floyo-rules"]),
-        ("cli", "failed", [], []),
+    assert [(r["trigger"], r["status"], r["trained"], r["promoted"]) for r in runs if r["trigger"].startswith(tag)] == [
+        (f"{tag}-a", "succeeded", ["floyo-rules", "floyo-workflows"], ["floyo-rules"]),
+        (f"{tag}-b", "failed", [], []),
     ]
     assert "secret detail" not in json.dumps(runs)  # errors are for admins (GET /api/v1/operations)
