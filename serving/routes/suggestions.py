@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ingest.deps import ScopedConn, UserQuery, protected_router
 from ingest.responses import OrjsonResponse, error_responses
 from serving.answers import give_feedback, limited, suggestions_answer
-from serving.deps import CacheDep, ChampionsDep, ScopedUser
+from serving.deps import ACT_FOR_ERRORS, CacheDep, ChampionsDep, ScopedUser
 from serving.routes.body import json_object
 
 router = protected_router(tags=["suggestions"])
@@ -41,17 +41,17 @@ class Feedback(BaseModel):
         return self
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "no such suggestion (or another user's)"},
-    409: {"description": "the suggestion was accepted already"},
-    422: {"description": "unknown action, days outside 1-365, reason over 2,000 characters"},
-}
+_ERRORS = {
+    **ACT_FOR_ERRORS,
+    **error_responses({
+        404: "no such user, or no such suggestion (or another user's)",
+        409: "the suggestion was accepted already",
+        422: "unknown action, days outside 1-365, reason over 2,000 characters",
+    }),
+}  # fmt: skip
 
 
-_ACT_FOR_ERRORS = error_responses({403: "only an admin may name another user", 404: "no such user"})
-
-
-@router.get("/api/v1/suggestions", responses=_ACT_FOR_ERRORS)
+@router.get("/api/v1/suggestions", responses=ACT_FOR_ERRORS)
 def get_suggestions(
     scope: ScopedConn,
     champions: ChampionsDep,
