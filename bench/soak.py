@@ -30,7 +30,7 @@ import random
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,7 +150,9 @@ class Soak:
             "triggers": [{"type": "file", "root": "documents", "paths": ["thesis/*.tex"], "events": ["modify"]}],
             "actions": [{"type": "run", "command": ["latexmk"], "args_from_history": True}],
         }
-        await self.timed("workflow", 201, self.client.post("/api/v1/workflows", json=definition, headers=self.headers(i)))
+        await self.timed(
+            "workflow", 201, self.client.post("/api/v1/workflows", json=definition, headers=self.headers(i))
+        )
 
     async def export(self) -> None:
         i = self.rng.randrange(self.args.agents)
@@ -169,7 +171,9 @@ class Soak:
         stats.latencies.append(time.perf_counter() - began)
 
 
-async def every(period: float, stop: float, call: Callable[[], Awaitable[None]], tasks: set[asyncio.Task[None]]) -> None:
+async def every(
+    period: float, stop: float, call: Callable[[], Coroutine[Any, Any, None]], tasks: set[asyncio.Task[None]]
+) -> None:
     """Open loop: ``call`` started every ``period`` seconds whether or not the previous ones have answered."""
     if period <= 0:
         return
@@ -299,9 +303,7 @@ def main() -> None:
 
             async def go() -> tuple[Soak, list[tuple[float, int]], float]:
                 limits = httpx.Limits(max_connections=args.agents + 100, max_keepalive_connections=args.agents + 100)
-                async with httpx.AsyncClient(
-                    base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits
-                ) as client:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits) as client:
                     soak = Soak(client, tokens, pool, args)
                     began = time.monotonic()
                     samples = await run(soak, server.pid)

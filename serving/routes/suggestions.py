@@ -13,6 +13,7 @@ from ingest.responses import OrjsonResponse, error_responses
 from serving.answers import give_feedback, limited, suggestions_answer
 from serving.deps import ACT_FOR_ERRORS, CacheDep, ChampionsDep, ScopedUser
 from serving.routes.body import json_object
+from serving.routes.workflows import Workflow
 
 router = protected_router(tags=["suggestions"])
 DEFAULT_SNOOZE_DAYS = 7
@@ -39,6 +40,15 @@ class Feedback(BaseModel):
         if self.days is not None and self.action != "snooze":
             raise ValueError("days applies to snooze only")
         return self
+
+
+class FeedbackAnswer(BaseModel):
+    """What was recorded: the workflow an accept created (else null), the days of a snooze."""
+
+    suggestion_id: str
+    action: Literal["accept", "dismiss", "snooze"]
+    workflow: Workflow | None
+    days: int | None = Field(default=None, description="snooze only")
 
 
 _ERRORS = {
@@ -69,6 +79,7 @@ def get_suggestions(
 
 @router.post(
     "/api/v1/suggestions/{suggestion_id}/feedback",
+    response_model=FeedbackAnswer,
     responses=_ERRORS,
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": Feedback.model_json_schema()}}}

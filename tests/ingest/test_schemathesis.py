@@ -4,7 +4,6 @@ status, content type and body schema. Bounded examples per operation so the suit
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute

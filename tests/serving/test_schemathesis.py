@@ -6,6 +6,7 @@ requests reach the answers and not only the 403s and 404s. Bounded examples per 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,11 +20,12 @@ from tests.utils.openapi_fuzz import fuzz_operations
 from tests.utils.server import LiveServer, running_server
 
 # serving's own routers (ingest's are fuzzed by tests/ingest/test_schemathesis.py)
+Ids = dict[str, list[Any]]
 SERVING_PATHS = {r.path for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) and r.include_in_schema}
 
 
 @pytest.fixture(scope="module")
-def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Device]]:
+def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Device, Ids]]:
     env = {
         "FLOYO_ENV": "test", "FLOYO_DATABASE_URL": database_url, "FLOYO_LOG_FORMAT": "json",
         "FLOYO_DATA_DIR": str(tmp_path_factory.mktemp("fuzz-serving")), "FLOYO_MAX_BODY_BYTES": str(256 * 1024),
@@ -32,15 +34,17 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     try:
         device = make_device(engine, admin=True)
         suggest = make_suggestion_factory(engine)
-        for score in (0.9, 0.7, 0.5):
-            suggest(device.user_id, score=score)
+        suggestion_ids = [suggest(device.user_id, score=score) for score in (0.9, 0.7, 0.5, 0.3)]
     finally:
         engine.dispose()
     with running_server(env) as server:
         assert server.proc.poll() is None
-        created = httpx.post(f"{server.url}/api/v1/workflows", json=workflow(), headers=device.headers)
-        assert created.status_code == 201, created.text
-        yield server, device
+        workflow_ids = []
+        for name in ("a", "b", "c"):
+            created = httpx.post(f"{server.url}/api/v1/workflows", json=workflow(name), headers=device.headers)
+            assert created.status_code == 201, created.text
+            workflow_ids.append(created.json()["id"])
+        yield server, device, {"suggestion_id": suggestion_ids, "workflow_id": workflow_ids}
 
 
 def test_serving_paths_are_the_ones_the_issue_names() -> None:
@@ -50,10 +54,10 @@ def test_serving_paths_are_the_ones_the_issue_names() -> None:
 
 
 @pytest.mark.slow
-def test_serving_conforms_to_its_openapi(live: tuple[LiveServer, Device]) -> None:
-    """Every serving operation, with generated parameters and bodies."""
-    server, device = live
-    calls = fuzz_operations(server.url, device.headers, SERVING_PATHS, max_examples=15)
+def test_serving_conforms_to_its_openapi(live: tuple[LiveServer, Device, Ids]) -> None:
+    """Every serving operation, with generated parameters and bodies (and, half the time, ids that exist)."""
+    server, device, ids = live
+    calls = fuzz_operations(server.url, device.headers, SERVING_PATHS, max_examples=15, path_values=ids)
     assert len(calls) >= 5 * len({label for label, _ in calls})
     assert any(status == 200 for _, status in calls)
     assert not [line for line in server.log_lines() if '"level":"ERROR"' in line]
