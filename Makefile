@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-packages browser demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train bench-ranker bench-serving wrk clean
+.PHONY: setup system-packages browser demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train bench-ranker bench-serving bench-soak wrk clean
 
 setup: $(STAMP)
 
@@ -63,6 +63,9 @@ wrk:  ## the load generator of bench-serving (Debian's package), installed when 
 
 bench-serving: setup wrk  ## GET /api/v1/suggestions against /api/v1/me under wrk (database floyo_bench_serving)
 	$(BIN)/python -m bench.serving
+
+bench-soak: setup  ## 10 minutes of mixed load against one server (database floyo_bench_soak): stored = sent, RSS, p99
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -189,8 +189,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(url: str, workers: int, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m floyo serve`` against ``url`` with rate limits out of the way; stopped with SIGTERM."""
+def serve(
+    url: str, workers: int, port: int, env_extra: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m floyo serve`` against ``url`` with rate limits out of the way (``env_extra`` on top); stopped
+    with SIGTERM."""
     data_dir = tempfile.mkdtemp(prefix="floyo-bench-")
     env = {
         **os.environ,
@@ -199,6 +202,7 @@ def serve(url: str, workers: int, port: int) -> Iterator[subprocess.Popen[bytes]
         "FLOYO_RATE_LIMIT_BURST": "1000000",
         "FLOYO_LOG_LEVEL": "WARNING",
         "FLOYO_DATA_DIR": data_dir,
+        **(env_extra or {}),
     }
     cmd = [sys.executable, "-m", "floyo", "serve", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)

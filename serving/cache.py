@@ -85,11 +85,22 @@ class MemoryCache:
         if ttl <= 0:
             return
         data = orjson.dumps(value)
+        now = time.monotonic()
         with self._lock:
-            self._items[key] = (time.monotonic() + ttl, data)
+            self._items[key] = (now + ttl, data)
             self._items.move_to_end(key)
             while len(self._items) > self.max_entries:
                 self._items.popitem(last=False)
+            # an answer under an old version is never asked for again: without this sweep of the least recently
+            # used end it stayed until max_entries pushed it out, so memory grew with every feedback for minutes
+            while self._items:
+                oldest = next(iter(self._items))
+                if self._items[oldest][0] > now:
+                    break
+                del self._items[oldest]
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def close(self) -> None:
         with self._lock:

@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ingest.deps import ScopedConn, UserQuery, protected_router
 from ingest.responses import OrjsonResponse, error_responses
 from serving.answers import give_feedback, limited, suggestions_answer
-from serving.deps import CacheDep, ChampionsDep, ScopedUser
+from serving.deps import ACT_FOR_ERRORS, CacheDep, ChampionsDep, ScopedUser
 from serving.routes.body import json_object
+from serving.routes.workflows import Workflow
 
 router = protected_router(tags=["suggestions"])
 DEFAULT_SNOOZE_DAYS = 7
@@ -41,17 +42,26 @@ class Feedback(BaseModel):
         return self
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "no such suggestion (or another user's)"},
-    409: {"description": "the suggestion was accepted already"},
-    422: {"description": "unknown action, days outside 1-365, reason over 2,000 characters"},
-}
+class FeedbackAnswer(BaseModel):
+    """What was recorded: the workflow an accept created (else null), the days of a snooze."""
+
+    suggestion_id: str
+    action: Literal["accept", "dismiss", "snooze"]
+    workflow: Workflow | None
+    days: int | None = Field(default=None, description="snooze only")
 
 
-_ACT_FOR_ERRORS = error_responses({403: "only an admin may name another user", 404: "no such user"})
+_ERRORS = {
+    **ACT_FOR_ERRORS,
+    **error_responses({
+        404: "no such user, or no such suggestion (or another user's)",
+        409: "the suggestion was accepted already",
+        422: "unknown action, days outside 1-365, reason over 2,000 characters",
+    }),
+}  # fmt: skip
 
 
-@router.get("/api/v1/suggestions", responses=_ACT_FOR_ERRORS)
+@router.get("/api/v1/suggestions", responses=ACT_FOR_ERRORS)
 def get_suggestions(
     scope: ScopedConn,
     champions: ChampionsDep,
@@ -69,6 +79,7 @@ def get_suggestions(
 
 @router.post(
     "/api/v1/suggestions/{suggestion_id}/feedback",
+    response_model=FeedbackAnswer,
     responses=_ERRORS,
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": Feedback.model_json_schema()}}}

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from floyo.errors import InvalidInput
 from ingest.deps import ScopedConn, protected_router
-from ingest.responses import OrjsonResponse
+from ingest.responses import OrjsonResponse, error_responses
 from serving import store
-from serving.deps import ScopedUser
+from serving.deps import ACT_FOR_ERRORS, ScopedUser
 from serving.routes.body import json_object
 from serving.workflow_model import WorkflowDefinition, validate_definition
 
@@ -19,6 +20,38 @@ router = protected_router(tags=["workflows"])
 
 # read by hand within a size limit; validated by ``validated`` so a 422 names the field
 JsonObject = Annotated[dict[str, Any], Depends(json_object())]
+
+
+class Workflow(BaseModel):
+    """A workflow at its current version (documents the answers, which are written by hand)."""
+
+    id: int
+    name: str
+    version: int = Field(ge=1)
+    enabled: bool
+    definition: dict[str, Any] = Field(description="the WorkflowDefinition as stored, defaults filled in")
+    origin: dict[str, Any] | None = Field(description="the accepted suggestion it came from (id, model version)")
+    created_at: datetime
+    updated_at: datetime
+
+
+class Workflows(BaseModel):
+    workflows: list[Workflow]
+
+
+class WorkflowVersion(BaseModel):
+    version: int = Field(ge=1)
+    change: str = Field(description="create, update or delete")
+    definition: dict[str, Any]
+    created_at: datetime
+
+
+class WorkflowVersions(BaseModel):
+    versions: list[WorkflowVersion]
+
+
+_INVALID = error_responses({422: "invalid parameters, or an invalid workflow (``invalid_workflow`` names the field)"})
+_ONE = {**ACT_FOR_ERRORS, **error_responses({404: "no such user, or no such workflow (or another user's)"})}
 WorkflowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the workflow's id")]
 
 
@@ -94,13 +127,13 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-@router.get("/api/v1/workflows")
+@router.get("/api/v1/workflows", response_model=Workflows, responses=ACT_FOR_ERRORS)
 def list_workflows(scope: ScopedConn, user_id: ScopedUser) -> OrjsonResponse:
     """The caller's workflows (deleted ones are gone), oldest first."""
     return OrjsonResponse({"workflows": store.list_workflows(scope.conn, user_id)})
 
 
-@router.post("/api/v1/workflows", status_code=201)
+@router.post("/api/v1/workflows", status_code=201, response_model=Workflow, responses={**ACT_FOR_ERRORS, **_INVALID})
 def create_workflow(scope: ScopedConn, user_id: ScopedUser, definition: JsonObject) -> OrjsonResponse:
     """Create a workflow from a definition (version 1); 422 says what is wrong with it."""
     created = store.create_workflow(scope.conn, user_id, validated(definition))
@@ -108,13 +141,13 @@ def create_workflow(scope: ScopedConn, user_id: ScopedUser, definition: JsonObje
     return OrjsonResponse(created, status_code=201)
 
 
-@router.get("/api/v1/workflows/{workflow_id}")
+@router.get("/api/v1/workflows/{workflow_id}", response_model=Workflow, responses=_ONE)
 def get_workflow(scope: ScopedConn, user_id: ScopedUser, workflow_id: WorkflowId) -> OrjsonResponse:
     """One workflow at its current version."""
     return OrjsonResponse(store.get_workflow(scope.conn, user_id, workflow_id))
 
 
-@router.patch("/api/v1/workflows/{workflow_id}")
+@router.patch("/api/v1/workflows/{workflow_id}", response_model=Workflow, responses={**_ONE, **_INVALID})
 def patch_workflow(
     scope: ScopedConn, user_id: ScopedUser, workflow_id: WorkflowId, patch: JsonObject
 ) -> OrjsonResponse:
@@ -127,7 +160,7 @@ def patch_workflow(
     return OrjsonResponse(updated)
 
 
-@router.delete("/api/v1/workflows/{workflow_id}", status_code=204)
+@router.delete("/api/v1/workflows/{workflow_id}", status_code=204, responses=_ONE)
 def delete_workflow(scope: ScopedConn, user_id: ScopedUser, workflow_id: WorkflowId) -> Response:
     """Delete a workflow: it is gone from the API (404 after), its history is kept."""
     store.delete_workflow(scope.conn, user_id, workflow_id)
@@ -135,7 +168,7 @@ def delete_workflow(scope: ScopedConn, user_id: ScopedUser, workflow_id: Workflo
     return Response(status_code=204)
 
 
-@router.get("/api/v1/workflows/{workflow_id}/versions")
+@router.get("/api/v1/workflows/{workflow_id}/versions", response_model=WorkflowVersions, responses=_ONE)
 def workflow_versions(scope: ScopedConn, user_id: ScopedUser, workflow_id: WorkflowId) -> OrjsonResponse:
     """Every version of a workflow, oldest first: what changed and the definition at that version."""
     return OrjsonResponse({"versions": store.workflow_versions(scope.conn, user_id, workflow_id)})

@@ -153,3 +153,16 @@ def test_the_memory_cache_keeps_the_most_recently_used():
     assert value is not None
     value["v"] = 99  # a caller's copy, not the cached answer
     assert cache.get("a") == {"v": 1}
+
+
+def test_the_memory_cache_sweeps_expired_answers_when_it_stores_one():
+    """Answers under an old version are never read again: they must not wait for the LRU's bound to go."""
+    cache = MemoryCache(1000)
+    for version in range(50):
+        cache.set(f"floyo:suggestions:1:{version}:transparent", {"v": version}, 0.001)
+    began = time.monotonic()
+    while time.monotonic() < began + 0.002:  # past their TTL (a monotonic clock, not a sleep to settle a race)
+        pass
+    cache.set("floyo:suggestions:1:50:transparent", {"v": 50}, 60)
+    assert len(cache) == 1
+    assert cache.get("floyo:suggestions:1:50:transparent") == {"v": 50}
