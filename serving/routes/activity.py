@@ -11,6 +11,7 @@ from psycopg import Connection
 from ingest.deps import ScopedConn, protected_router
 from ingest.responses import OrjsonResponse
 from ingest.routes.events import FILTER_ERRORS, FilterDep
+from serving.answers_schema import ActivityAnswer, ok
 
 router = protected_router(tags=["activity"])
 
@@ -121,7 +122,7 @@ def activity(conn: Connection[Any], user_id: int, where: str, params: list[Any],
     }
 
 
-@router.get("/api/v1/activity", responses=FILTER_ERRORS)
+@router.get("/api/v1/activity", responses={**ok(ActivityAnswer, "the activity in aggregate"), **FILTER_ERRORS})
 async def get_activity(scope: ScopedConn, f: FilterDep) -> OrjsonResponse:
     """The caller's activity (the events API's filters): events today and in the last 7 days, active minutes, top
     extensions, tools and roots, a weekday x hour heatmap (UTC), sessions (a 30-minute pause ends one) per day and

@@ -6,11 +6,12 @@ from fastapi import Request
 
 from ingest.deps import protected_router
 from ingest.responses import OrjsonResponse
+from serving.answers_schema import CatalogAnswer, ok
 
 router = protected_router(tags=["catalog"])
 
 
-@router.get("/api/v1/catalog")
+@router.get("/api/v1/catalog", responses=ok(CatalogAnswer, "every template of the catalog"))
 def catalog(request: Request) -> OrjsonResponse:
     """Every template of the catalog: what pattern it matches, its workflow, its per-run effort and source."""
     loaded = request.app.state.catalog

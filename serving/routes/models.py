@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from ingest.deps import EngineDep, protected_router
 from ingest.responses import OrjsonResponse
+from serving.answers_schema import ModelsAnswer, ok
 from serving.champions import RANKER_MODEL
 
 router = protected_router(tags=["models"])
@@ -64,7 +65,7 @@ def _models_answer(engine: Engine) -> dict[str, Any]:
     return {"families": model_families(engine), "training_runs": training_runs(engine)}
 
 
-@router.get("/api/v1/models")
+@router.get("/api/v1/models", responses=ok(ModelsAnswer, "the model families and the last training runs"))
 async def get_models(engine: EngineDep) -> OrjsonResponse:
     """``{"families": [{"name", "champion", "versions": [{"version", "aliases", "metrics", "refreshed_at"}]}]}`` for
     the families the pipeline trains (next action, co-change, rules, workflows) and the ranker; metrics as each

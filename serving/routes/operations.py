@@ -15,6 +15,7 @@ from ingest.deps import EngineDep, ScopedConn, protected_router
 from ingest.metrics import exposition
 from ingest.responses import OrjsonResponse, error_responses
 from ingest.routes.health import readiness_checks
+from serving.answers_schema import OperationsAnswer, ok
 
 router = protected_router(tags=["operations"])
 JOB_RUNS_LISTED = 20
@@ -111,7 +112,13 @@ def rejected_by_field() -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-@router.get("/api/v1/operations", responses=error_responses({403: "the caller is not an admin"}))
+@router.get(
+    "/api/v1/operations",
+    responses={
+        **ok(OperationsAnswer, "the operations figures"),
+        **error_responses({403: "the caller is not an admin"}),
+    },
+)
 async def get_operations(scope: ScopedConn, engine: EngineDep, request: Request) -> OrjsonResponse:
     """Admins only: events received per hour over 24 h, this process's accepted/duplicate/rejected counters, the
     lake export's lag (events not yet exported and the oldest one's age), the last job runs, failures in 7 days,

@@ -10,6 +10,7 @@ from psycopg import Connection
 
 from ingest.deps import ScopedConn, UserQuery, protected_router
 from ingest.responses import OrjsonResponse, error_responses
+from serving.answers_schema import PatternsAnswer, ok
 
 router = protected_router(tags=["patterns"])
 
@@ -43,7 +44,11 @@ def patterns(conn: Connection[Any], user_id: int, global_rules: int) -> dict[str
 
 
 @router.get(
-    "/api/v1/patterns", responses=error_responses({403: "only an admin may name another user", 404: "no such user"})
+    "/api/v1/patterns",
+    responses={
+        **ok(PatternsAnswer, "rules and workflows in words"),
+        **error_responses({403: "only an admin may name another user", 404: "no such user"}),
+    },
 )
 async def get_patterns(
     scope: ScopedConn,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ingest.deps import ScopedConn, UserQuery, protected_router
 from ingest.responses import OrjsonResponse, error_responses
 from serving.answers import give_feedback, limited, suggestions_answer
+from serving.answers_schema import SuggestionsAnswer, ok
 from serving.deps import ACT_FOR_ERRORS, CacheDep, ChampionsDep, ScopedUser
 from serving.routes.body import json_object
 from serving.routes.workflows import Workflow
@@ -61,7 +62,7 @@ _ERRORS = {
 }  # fmt: skip
 
 
-@router.get("/api/v1/suggestions", responses=ACT_FOR_ERRORS)
+@router.get("/api/v1/suggestions", responses={**ok(SuggestionsAnswer, "the suggestions, best first"), **ACT_FOR_ERRORS})
 def get_suggestions(
     scope: ScopedConn,
     champions: ChampionsDep,

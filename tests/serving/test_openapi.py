@@ -9,6 +9,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from ingest.responses import ErrorBody
+from serving.answers_schema import (
+    ActivityAnswer,
+    CatalogAnswer,
+    ModelsAnswer,
+    OperationsAnswer,
+    PatternsAnswer,
+    SuggestionsAnswer,
+)
 from serving.routes.suggestions import FeedbackAnswer
 from serving.routes.workflows import Workflow, Workflows, WorkflowVersions
 from tests.serving.api_helpers import SuggestionFactory, workflow
@@ -24,6 +32,12 @@ MODELS = {
     ("/api/v1/workflows/{workflow_id}", "patch", "200"): "Workflow",
     ("/api/v1/workflows/{workflow_id}/versions", "get", "200"): "WorkflowVersions",
     ("/api/v1/suggestions/{suggestion_id}/feedback", "post", "200"): "FeedbackAnswer",
+    ("/api/v1/suggestions", "get", "200"): "SuggestionsAnswer",
+    ("/api/v1/catalog", "get", "200"): "CatalogAnswer",
+    ("/api/v1/activity", "get", "200"): "ActivityAnswer",
+    ("/api/v1/patterns", "get", "200"): "PatternsAnswer",
+    ("/api/v1/models", "get", "200"): "ModelsAnswer",
+    ("/api/v1/operations", "get", "200"): "OperationsAnswer",
 }
 
 
@@ -64,3 +78,21 @@ def test_real_answers_validate_against_the_declared_models(
     unknown = api.get("/api/v1/workflows?user=nobody-at-all", headers=admin.headers)  # declared since the fuzzer
     assert unknown.status_code == 404
     assert ErrorBody.model_validate(unknown.json()).error.code == "no_such_user"
+
+
+def test_the_read_answers_validate_against_their_declared_models(
+    api: TestClient, engine: Engine, suggest: SuggestionFactory
+) -> None:
+    admin = make_device(engine, admin=True)
+    suggest(admin.user_id)
+    for path, model in (
+        ("/api/v1/suggestions", SuggestionsAnswer), ("/api/v1/catalog", CatalogAnswer),
+        ("/api/v1/activity", ActivityAnswer), ("/api/v1/patterns", PatternsAnswer),
+        ("/api/v1/models", ModelsAnswer), ("/api/v1/operations", OperationsAnswer),
+    ):  # fmt: skip
+        response = api.get(path, headers=admin.headers)
+        assert response.status_code == 200, (path, response.text)
+        model.model_validate(response.json())
+    answer = SuggestionsAnswer.model_validate(api.get("/api/v1/suggestions", headers=admin.headers).json())
+    assert len(answer.suggestions) == 1
+    assert answer.ranker.name == "transparent"
