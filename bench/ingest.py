@@ -188,6 +188,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_ready(proc: subprocess.Popen[bytes], port: int, *, timeout_s: float) -> None:
+    """Poll ``/health/readiness`` on ``port`` until it answers 200; SystemExit when the server exits or is late."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/health/readiness")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the server did not become ready in {timeout_s:.0f} s")
+        time.sleep(0.1)  # polling a separate process until it answers
+
+
 @contextmanager
 def serve(
     url: str, workers: int, port: int, env_extra: dict[str, str] | None = None
@@ -207,20 +225,7 @@ def serve(
     cmd = [sys.executable, "-m", "floyo", "serve", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited with {proc.returncode}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/health/readiness")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not become ready in 60 s")
-            time.sleep(0.1)
+        wait_ready(proc, port, timeout_s=60)
         print(f"server ready on port {port}, pid {proc.pid}", flush=True)
         yield proc
     finally:

@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from bench.ingest import free_port, machine, prepare_database, server_version
+from bench.ingest import free_port, machine, prepare_database, server_version, wait_ready
 from floyo.auth import hash_token, new_token
 from floyo.db import psycopg_conninfo
 
@@ -190,20 +190,7 @@ def serve(url: str, app: str, port: int, env_extra: dict[str, str]) -> Iterator[
     log = Path(data_dir) / "server.log"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited with {proc.returncode}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/health/readiness")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not become ready in 90 s")
-            time.sleep(0.2)
+        wait_ready(proc, port, timeout_s=90)
         yield Server(proc, log)
     finally:
         proc.terminate()
