@@ -9,37 +9,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from typer.testing import CliRunner
 
 from floyo.cli import app
 from floyo.db import get_engine, migrate, reset_engine
 from floyo.settings import Settings, get_settings
+from tests.utils.cli import assert_one_line_failure, invoke, runner
 from tests.utils.db import migrated_scratch_database, scratch_database
 from tests.utils.factories import make_batch, make_event
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LOG = REPO / "data" / "samples" / "flask.events.csv.gz"
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    get_settings.cache_clear()
-    reset_engine()
-    result = runner.invoke(app, list(args))
-    reset_engine()
-    return result
-
-
-def assert_one_line_failure(result, *words: str) -> None:
-    """Non-zero exit, one line on stderr naming the problem, no traceback."""
-    assert result.exit_code != 0
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.output
-    for word in words:
-        assert word in lines[0]
 
 
 @pytest.fixture

@@ -3,38 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from sqlalchemy import Engine, text
-from typer.testing import CliRunner
 
-from floyo.cli import app
-from floyo.db import reset_engine
-from floyo.settings import get_settings
 from tests.serving.api_helpers import SuggestionFactory
+from tests.utils.cli import assert_one_line_failure, invoke
 from tests.utils.factories import Device, make_device
-
-runner = CliRunner()
-
-
-def invoke(*args: str) -> Any:
-    get_settings.cache_clear()
-    reset_engine()
-    result = runner.invoke(app, list(args))
-    reset_engine()
-    return result
-
-
-def assert_one_line_failure(result: Any, *words: str) -> None:
-    """Non-zero exit, one line on stderr naming the problem, no traceback."""
-    assert result.exit_code != 0
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.output
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def test_list_shows_the_users_suggestions_best_first(device: Device, suggest: SuggestionFactory, engine: Engine):
