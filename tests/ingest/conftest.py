@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from floyo.settings import Settings, get_settings
+from tests.utils.clients import ClientFactory, clients_with
 from tests.utils.factories import Device, make_device
-
-ClientFactory = Callable[..., TestClient]
 
 
 @pytest.fixture
@@ -20,15 +17,7 @@ def client_with(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator
     """Build an in-process client whose settings take extra ``FLOYO_*`` variables: ``client_with(FLOYO_X="1")``."""
     from ingest.app import create_app
 
-    with ExitStack() as stack:
-
-        def make(**variables: object) -> TestClient:
-            for key, value in variables.items():
-                monkeypatch.setenv(key, str(value))
-            get_settings.cache_clear()
-            app = create_app(get_settings())
-            return stack.enter_context(TestClient(app, raise_server_exceptions=False))
-
+    with clients_with(monkeypatch, create_app) as make:
         yield make
 
 

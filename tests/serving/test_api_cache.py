@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from floyo.settings import Settings, get_settings
+from floyo.settings import Settings
 from serving.cache import MemoryCache, RedisCache, cache_key
 from tests.serving.api_helpers import SuggestionFactory, set_state
+from tests.utils.clients import ClientFactory, clients_with
 from tests.utils.factories import Device
 
 REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of its own: the tests empty it
-
-ClientFactory = Callable[..., TestClient]
 
 
 @pytest.fixture
@@ -27,14 +25,7 @@ def client_with(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator
     """``client_with(FLOYO_X="1")``: the composed app in process with extra settings."""
     from serving.app import create_app
 
-    with ExitStack() as stack:
-
-        def make(**variables: object) -> TestClient:
-            for key, value in variables.items():
-                monkeypatch.setenv(key, str(value))
-            get_settings.cache_clear()
-            return stack.enter_context(TestClient(create_app(get_settings()), raise_server_exceptions=False))
-
+    with clients_with(monkeypatch, create_app) as make:
         yield make
 
 
