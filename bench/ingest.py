@@ -206,6 +206,20 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, *, timeout_s: float) ->
         time.sleep(0.1)  # polling a separate process until it answers
 
 
+def server_env(url: str, data_dir: str, extra: dict[str, str]) -> dict[str, str]:
+    """A benchmarked server's environment: the database, its own data dir, quiet logs, rate limits out of the way
+    (``extra`` on top)."""
+    return {
+        **os.environ,
+        "FLOYO_DATABASE_URL": url,
+        "FLOYO_RATE_LIMIT_PER_SECOND": "1000000",
+        "FLOYO_RATE_LIMIT_BURST": "1000000",
+        "FLOYO_LOG_LEVEL": "WARNING",
+        "FLOYO_DATA_DIR": data_dir,
+        **extra,
+    }
+
+
 @contextmanager
 def serve(
     url: str, workers: int, port: int, env_extra: dict[str, str] | None = None
@@ -213,15 +227,7 @@ def serve(
     """``python -m floyo serve`` against ``url`` with rate limits out of the way (``env_extra`` on top); stopped
     with SIGTERM."""
     data_dir = tempfile.mkdtemp(prefix="floyo-bench-")
-    env = {
-        **os.environ,
-        "FLOYO_DATABASE_URL": url,
-        "FLOYO_RATE_LIMIT_PER_SECOND": "1000000",
-        "FLOYO_RATE_LIMIT_BURST": "1000000",
-        "FLOYO_LOG_LEVEL": "WARNING",
-        "FLOYO_DATA_DIR": data_dir,
-        **(env_extra or {}),
-    }
+    env = server_env(url, data_dir, env_extra or {})
     cmd = [sys.executable, "-m", "floyo", "serve", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
     try:

@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from bench.ingest import free_port, machine, prepare_database, server_version, wait_ready
+from bench.ingest import free_port, machine, prepare_database, server_env, server_version, wait_ready
 from floyo.auth import hash_token, new_token
 from floyo.db import psycopg_conninfo
 
@@ -174,17 +174,9 @@ class Server:
 def serve(url: str, app: str, port: int, env_extra: dict[str, str]) -> Iterator[Server]:
     """uvicorn with its default workers on ``app`` (an app factory), rate limits out of the way."""
     data_dir = tempfile.mkdtemp(prefix="floyo-bench-serving-")
-    env = {
-        **os.environ,
-        "FLOYO_DATABASE_URL": url,
-        "FLOYO_RATE_LIMIT_PER_SECOND": "1000000",
-        "FLOYO_RATE_LIMIT_BURST": "1000000",
-        "FLOYO_LOG_LEVEL": "WARNING",
-        "FLOYO_DATA_DIR": data_dir,
-        "FLOYO_MLFLOW_URI": f"sqlite:///{data_dir}/mlflow.db",
-        "FLOYO_LOG_FORMAT": "json",
-        **env_extra,
-    }
+    env = server_env(
+        url, data_dir, {"FLOYO_MLFLOW_URI": f"sqlite:///{data_dir}/mlflow.db", "FLOYO_LOG_FORMAT": "json", **env_extra}
+    )
     cmd = [sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1", "--port", str(port),
            "--no-access-log", "--log-level", "warning"]  # fmt: skip
     log = Path(data_dir) / "server.log"
