@@ -167,11 +167,8 @@ def suggestion_workflow(conn: psycopg.Connection[Any], user_id: int, suggestion_
 
 # --- workflows: every change a new version row; a deletion keeps the history
 
+# what a workflow is shown with: every query below selects (or returns) exactly these, as dict rows
 _WORKFLOW_COLUMNS = "id, name, version, enabled, definition, origin, created_at, updated_at"
-
-
-def _workflow(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("id", "name", "version", "enabled", "definition", "origin", "created_at", "updated_at")}
 
 
 def _add_version(
@@ -196,7 +193,7 @@ def create_workflow(
         ).fetchone()  # fmt: skip
     assert row is not None
     _add_version(conn, user_id, row["id"], 1, "create", definition)
-    return _workflow(row)
+    return row
 
 
 def list_workflows(conn: psycopg.Connection[Any], user_id: int) -> list[dict[str, Any]]:
@@ -206,7 +203,7 @@ def list_workflows(conn: psycopg.Connection[Any], user_id: int) -> list[dict[str
             f"SELECT {_WORKFLOW_COLUMNS} FROM workflows WHERE user_id = %s AND deleted_at IS NULL ORDER BY id",
             (user_id,),
         ).fetchall()
-    return [_workflow(r) for r in rows]
+    return list(rows)
 
 
 def get_workflow(
@@ -221,7 +218,7 @@ def get_workflow(
         ).fetchone()
     if row is None:
         raise NotFound("no_such_workflow", f"no workflow {workflow_id}")
-    return _workflow(row)
+    return row
 
 
 def update_workflow(
@@ -240,7 +237,7 @@ def update_workflow(
         ).fetchone()
     assert row is not None
     _add_version(conn, user_id, workflow_id, version, "update", definition)
-    return _workflow(row)
+    return row
 
 
 def delete_workflow(conn: psycopg.Connection[Any], user_id: int, workflow_id: int) -> None:
