@@ -12,10 +12,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from features.synth import generate
-from floyo.db import reset_engine
 from floyo.demo_data import store
-from floyo.settings import get_settings
 from tests.features.helpers import LakeDB, lake_db
+from tests.utils.env import environment
 
 
 @contextmanager
@@ -26,15 +25,8 @@ def job_env(database_url: str, tmp: Path, monkeypatch: pytest.MonkeyPatch, *, pe
             data = generate(personas=personas, days=8, seed=0, end=date(2026, 11, 1))
             store(data, db.engine, db.settings, tmp / "truth.json")
         env = {**db.env, "FLOYO_RETENTION_DAYS": "0", "FLOYO_MLFLOW_URI": f"sqlite:///{tmp / 'mlflow.db'}"}
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        get_settings.cache_clear()
-        reset_engine()
-        try:
+        with environment(env, monkeypatch):
             yield db
-        finally:
-            reset_engine()
-            get_settings.cache_clear()
 
 
 def job_rows(engine: Engine) -> list[dict[str, Any]]:

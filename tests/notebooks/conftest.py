@@ -12,6 +12,7 @@ from floyo.db import reset_engine
 from floyo.settings import get_settings
 from tests.features.helpers import LakeDB, lake_db
 from tests.notebooks.runner import kernelspec
+from tests.utils.env import environment
 
 
 @pytest.fixture(scope="package")
@@ -20,13 +21,6 @@ def notebook_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     with lake_db(database_url, tmp / "data", retention_days=0) as db, pytest.MonkeyPatch.context() as mp:
         env = {**db.env, "FLOYO_MLFLOW_URI": f"sqlite:///{tmp / 'mlflow.db'}", "FLOYO_LOG_LEVEL": "WARNING",
                "JUPYTER_PATH": str(kernelspec(tmp / "jupyter")), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # fmt: skip
-        for key, value in env.items():
-            mp.setenv(key, value)
         mp.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, never a headless one that hides plots
-        get_settings.cache_clear()
-        reset_engine()
-        try:
+        with environment(env, mp):
             yield db
-        finally:
-            reset_engine()
-            get_settings.cache_clear()
