@@ -49,10 +49,9 @@ FilterDep = Annotated[EventFilter, Depends(_filter)]
 FILTER_ERRORS = error_responses(
     {403: "only an admin may name another user", 404: "no such user", 422: "an empty time range, a bad kind"}
 )
-_ACT_FOR_ERRORS = FILTER_ERRORS
 
 
-@router.get("/api/v1/events", response_model=EventPage, responses=_ACT_FOR_ERRORS)
+@router.get("/api/v1/events", response_model=EventPage, responses=FILTER_ERRORS)
 async def get_events(
     scope: ScopedConn,
     f: FilterDep,
@@ -72,7 +71,7 @@ _EXPORT_CONTENT: dict[int | str, dict[str, Any]] = {
             "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
         },
     },
-    **_ACT_FOR_ERRORS,
+    **FILTER_ERRORS,
 }
 
 
