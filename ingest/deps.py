@@ -31,7 +31,7 @@ from floyo.db.scoping import ScopedConnection, scoped_connection
 from floyo.errors import Forbidden, NotFound, Unauthorized
 from floyo.settings import Settings
 from ingest.ratelimit import FailureLimiter, TokenBucketLimiter, auth_failure_limiter, request_limiter
-from ingest.responses import AUTH_ERRORS
+from ingest.responses import AUTH_ERRORS, error_responses
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,9 @@ def get_principal(scope: ScopedConn) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+# what a route that takes ``user=`` may answer besides its own: RequestScope.act_for's refusals (FastAPI cannot
+# attach responses to a dependency)
+ACT_FOR_ERRORS = error_responses({403: "only an admin may name another user", 404: "no such user"})
 # ``user=`` of the routes where an admin may act for another user: a name, never a control character (PostgreSQL
 # text cannot hold NUL: refused here as a 422 instead of failing in the look-up)
 UserQuery = Annotated[

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ingest.deps import ScopedConn, UserQuery
-from ingest.responses import error_responses
 from serving.cache import AnswerCache
 from serving.champions import Champions
 
@@ -29,7 +28,5 @@ async def get_cache(request: Request) -> AnswerCache:
 
 
 ScopedUser = Annotated[int, Depends(get_scoped_user)]
-# what a route with ``ScopedUser`` may answer besides its own (FastAPI cannot attach responses to a dependency)
-ACT_FOR_ERRORS = error_responses({403: "only an admin may name another user", 404: "no such user"})
 ChampionsDep = Annotated[Champions, Depends(get_champions)]
 CacheDep = Annotated[AnswerCache, Depends(get_cache)]

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from floyo.errors import InvalidInput
 from floyo.events import EventKind
-from ingest.deps import ScopedConn, UserQuery, protected_router
+from ingest.deps import ACT_FOR_ERRORS, ScopedConn, UserQuery, protected_router
 from ingest.queries import EventFilter, as_utc, export_csv, export_parquet, iter_event_rows, list_events
 from ingest.responses import OrjsonResponse, error_responses
 from ingest.streaming import ClosableStream
@@ -27,13 +27,17 @@ class EventPage(BaseModel):
     next_cursor: str | None
 
 
+# PostgreSQL text cannot hold NUL: a filter with one is a 422 here, never an error in the query
+NO_NUL = r"^[^\x00]*$"
+
+
 def _filter(
     scope: ScopedConn,
     since: Annotated[datetime | None, Query(description="from this time (inclusive, ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="before this time (exclusive)")] = None,
     kind: Annotated[list[EventKind] | None, Query(description="one or more event kinds")] = None,
-    ext: Annotated[str | None, Query(max_length=32, description="extension without the dot")] = None,
-    root: Annotated[str | None, Query(max_length=256)] = None,
+    ext: Annotated[str | None, Query(max_length=32, pattern=NO_NUL, description="extension without the dot")] = None,
+    root: Annotated[str | None, Query(max_length=256, pattern=NO_NUL)] = None,
     user: UserQuery = None,
 ) -> EventFilter:
     # a time without a zone is UTC (ingest.queries.as_utc), so the range can be checked here
@@ -46,9 +50,7 @@ def _filter(
 
 
 FilterDep = Annotated[EventFilter, Depends(_filter)]
-FILTER_ERRORS = error_responses(
-    {403: "only an admin may name another user", 404: "no such user", 422: "an empty time range, a bad kind"}
-)
+FILTER_ERRORS = {**ACT_FOR_ERRORS, **error_responses({422: "an empty time range, a bad kind"})}
 
 
 @router.get("/api/v1/events", response_model=EventPage, responses=FILTER_ERRORS)

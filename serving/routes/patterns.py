@@ -8,8 +8,8 @@ from fastapi import Query
 from fastapi.concurrency import run_in_threadpool
 from psycopg import Connection
 
-from ingest.deps import ScopedConn, UserQuery, protected_router
-from ingest.responses import OrjsonResponse, error_responses
+from ingest.deps import ACT_FOR_ERRORS, ScopedConn, UserQuery, protected_router
+from ingest.responses import OrjsonResponse
 from serving.answers_schema import PatternsAnswer, ok
 
 router = protected_router(tags=["patterns"])
@@ -47,7 +47,7 @@ def patterns(conn: Connection[Any], user_id: int, global_rules: int) -> dict[str
     "/api/v1/patterns",
     responses={
         **ok(PatternsAnswer, "rules and workflows in words"),
-        **error_responses({403: "only an admin may name another user", 404: "no such user"}),
+        **ACT_FOR_ERRORS,
     },
 )
 async def get_patterns(

@@ -8,11 +8,11 @@ from fastapi import Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ingest.deps import ScopedConn, UserQuery, protected_router
+from ingest.deps import ACT_FOR_ERRORS, ScopedConn, UserQuery, protected_router
 from ingest.responses import OrjsonResponse, error_responses
 from serving.answers import give_feedback, limited, suggestions_answer
 from serving.answers_schema import SuggestionsAnswer, ok
-from serving.deps import ACT_FOR_ERRORS, CacheDep, ChampionsDep, ScopedUser
+from serving.deps import CacheDep, ChampionsDep, ScopedUser
 from serving.routes.body import json_object
 from serving.routes.workflows import Workflow
 

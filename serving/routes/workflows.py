@@ -9,10 +9,10 @@ from fastapi import Depends, FastAPI, Path, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from floyo.errors import InvalidInput
-from ingest.deps import ScopedConn, protected_router
+from ingest.deps import ACT_FOR_ERRORS, ScopedConn, protected_router
 from ingest.responses import OrjsonResponse, error_responses
 from serving import store
-from serving.deps import ACT_FOR_ERRORS, ScopedUser
+from serving.deps import ScopedUser
 from serving.routes.body import json_object
 from serving.workflow_model import WorkflowDefinition, validate_definition
 

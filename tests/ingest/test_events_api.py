@@ -163,6 +163,8 @@ def test_a_bad_user_name_or_an_empty_range_is_a_precise_422(client, admin, setti
     for params, code in (
         ({"user": "\x00"}, "invalid_request"),  # PostgreSQL text cannot hold NUL: refused before the look-up
         ({"user": ""}, "invalid_request"),
+        ({"ext": "c\x00sv"}, "invalid_request"),  # found by the fuzzer: a 500 before
+        ({"root": "home\x00"}, "invalid_request"),
         ({"since": "2024-03-07T00:00:00Z", "until": "2024-03-03T00:00:00Z"}, "empty_range"),
         ({"since": "2024-03-07T00:00:00", "until": "2024-03-07T00:00:00Z"}, "empty_range"),  # naive is UTC
     ):
