@@ -13,7 +13,7 @@ from floyo.errors import Conflict
 from serving import store
 from serving.cache import AnswerCache, cache_key
 from serving.champions import LoadedRanker
-from serving.workflow_model import validate_definition
+from floyo.workflow_definition import validate_definition
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from floyo.errors import FloyoError
-from serving.workflow_model import validate_definition
+from floyo.workflow_definition import validate_definition
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 TEMPLATE_IDS = (

@@ -14,7 +14,7 @@ from ingest.responses import OrjsonResponse, error_responses
 from serving import store
 from serving.deps import ScopedUser
 from serving.routes.body import json_object
-from serving.workflow_model import WorkflowDefinition, validate_definition
+from floyo.workflow_definition import WorkflowDefinition, validate_definition
 
 router = protected_router(tags=["workflows"])
 

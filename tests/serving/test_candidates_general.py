@@ -12,7 +12,7 @@ import pytest
 
 from serving.candidates import mine_candidates, user_activity
 from serving.suggest import build_suggestions
-from serving.workflow_model import validate_definition
+from floyo.workflow_definition import validate_definition
 from tests.serving.helpers import START, daily, event, frame, noise
 
 DAYS = 21

@@ -16,7 +16,7 @@ from features.synth import generate
 from floyo.cli import app
 from floyo.demo_data import store
 from serving.recovery import EXPECTED
-from serving.workflow_model import validate_definition
+from floyo.workflow_definition import validate_definition
 from tests.features.helpers import LakeDB
 from tests.jobs.helpers import job_env, job_rows
 

@@ -5,13 +5,19 @@ runs it on the person's machine: a command is an argv list (never a shell string
 inside the trigger's root (relative, no ``..``, no control characters), every list and string is bounded, and
 placeholders are only the trigger's own (``{trigger.path}``, ``{trigger.name}``, ``{trigger.stem}``,
 ``{trigger.ext}``, ``{trigger.dir}``).
+
+It lives in ``floyo`` because both sides check it: the server refuses a hostile definition with a 422, and the agent
+(which imports nothing but ``floyo``) refuses it again before anything runs. ``definition_hash`` is what a person's
+approval binds to.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 MAX_PATH_CHARS = 1024
@@ -25,6 +31,10 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 # minute, hour, day of month, month, day of week: numbers, ranges, lists and steps (names are not accepted)
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _CRON_PART = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?$")
+# a run action is an argv list; a shell given a script to interpret is a shell string by another name
+SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh", "cmd", "cmd.exe", "powershell", "pwsh"})
+_SHELL_SCRIPT_FLAGS = frozenset({"-c", "/c", "/k", "-command", "-encodedcommand"})
+_KEY_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
 def _placeholders_known(value: str, field: str) -> str:
@@ -157,6 +167,11 @@ class RunAction(_Strict):
             _placeholders_known(arg, "command")
         if value[0].startswith("{"):
             raise ValueError("the program itself cannot be a placeholder")
+        if any(c.isspace() for c in value[0]):
+            raise ValueError("the program name contains a space: give the program and each argument as list items")
+        program = value[0].rsplit("/", 1)[-1].lower()
+        if program in SHELLS and any(arg.lower() in _SHELL_SCRIPT_FLAGS for arg in value[1:]):
+            raise ValueError(f"{program} with a script is a shell string: give the program and its arguments instead")
         return value
 
 
@@ -186,8 +201,34 @@ class NotifyAction(_Strict):
         return _placeholders_known(value, "message")
 
 
+class WebhookAction(_Strict):
+    """POST the run's trigger as JSON to ``url``, retrying on failure. ``secret`` names a secret in the agent's
+    local config (it signs the body); the secret itself never reaches the server, so a URL carrying credentials is
+    refused."""
+
+    type: Literal["webhook"]
+    url: str = Field(min_length=8, max_length=2048)
+    secret: Annotated[str, StringConstraints(pattern=_KEY_NAME)] | None = None
+    retries: int = Field(default=3, ge=0, le=10)
+    timeout_s: int = Field(default=10, ge=1, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        if _CONTROL.search(value) or any(c.isspace() for c in value):
+            raise ValueError("url contains a space or a control character")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"url must be an http(s) URL with a host, got {value!r}")
+        if parts.username or parts.password:
+            raise ValueError("url carries credentials: name a secret of the agent's local config instead")
+        return _placeholders_known(value, "url")
+
+
 Trigger = Annotated[FileTrigger | ScheduleTrigger, Field(discriminator="type")]
-Action = Annotated[RunAction | MoveAction | CopyAction | NotifyAction, Field(discriminator="type")]
+Action = Annotated[RunAction | MoveAction | CopyAction | NotifyAction | WebhookAction, Field(discriminator="type")]
 
 
 class WorkflowDefinition(_Strict):
@@ -219,3 +260,11 @@ class WorkflowDefinition(_Strict):
 def validate_definition(data: Any) -> dict[str, Any]:
     """The definition as stored (defaults filled in), or pydantic's ValidationError."""
     return WorkflowDefinition.model_validate(data).model_dump(mode="json")
+
+
+def definition_hash(definition: dict[str, Any]) -> str:
+    """The SHA-256 of the validated definition in canonical JSON (sorted keys): what an approval binds to, so any
+    change to what would run (a command, a path, a trigger) needs approving again. ``enabled`` is left out: the
+    server disabling a workflow, or the person enabling it back, changes whether it runs, not what runs."""
+    canonical = {k: v for k, v in validate_definition(definition).items() if k != "enabled"}
+    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
