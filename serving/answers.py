@@ -10,10 +10,10 @@ import psycopg
 from pydantic import ValidationError
 
 from floyo.errors import Conflict
+from floyo.workflow_definition import validate_definition
 from serving import store
 from serving.cache import AnswerCache, cache_key
 from serving.champions import LoadedRanker
-from floyo.workflow_definition import validate_definition
 
 log = logging.getLogger(__name__)
 

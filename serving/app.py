@@ -20,7 +20,17 @@ from ingest import app as ingest_app
 from serving.cache import make_cache
 from serving.catalog import load_catalog
 from serving.champions import Champions
-from serving.routes import activity, catalog, me, models, operations, patterns, suggestions, workflows
+from serving.routes import (
+    activity,
+    catalog,
+    me,
+    models,
+    operations,
+    patterns,
+    suggestions,
+    workflow_runs,
+    workflows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +38,7 @@ ROUTERS = (
     me.router,
     suggestions.router,
     workflows.router,
+    workflow_runs.router,
     catalog.router,
     activity.router,
     operations.router,

@@ -17,9 +17,9 @@ from typing import Any
 
 import polars as pl
 
+from floyo.workflow_definition import inside_root
 from serving.candidates import MOVE_TO
 from serving.catalog import Catalog, Entry, default_catalog
-from floyo.workflow_definition import inside_root
 
 # the transparent score: weights of its five terms (they sum to 1) and the scales of the saturating terms
 WEIGHTS = {"confidence": 0.30, "lift": 0.15, "savings": 0.25, "days": 0.15, "recency": 0.15}

@@ -15,6 +15,7 @@ from serving.answers_schema import SuggestionsAnswer, ok
 from serving.deps import CacheDep, ChampionsDep, ScopedUser
 from serving.routes.body import json_object
 from serving.routes.workflows import Workflow
+from serving.workflow_state import with_state
 
 router = protected_router(tags=["suggestions"])
 DEFAULT_SNOOZE_DAYS = 7
@@ -106,7 +107,8 @@ def post_feedback(
         scope.conn, user_id, suggestion_id, action=feedback.action, reason=feedback.reason, days=days, answer=answer
     )
     scope.commit()  # the answer is never ahead of the database
-    result: dict[str, Any] = {"suggestion_id": suggestion_id, "action": feedback.action, "workflow": created}
+    workflow = None if created is None else with_state(scope.conn, user_id, [created])[0]
+    result: dict[str, Any] = {"suggestion_id": suggestion_id, "action": feedback.action, "workflow": workflow}
     if feedback.action == "snooze":
         result["days"] = days
     return OrjsonResponse(result)

@@ -9,17 +9,30 @@ from fastapi import Depends, FastAPI, Path, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from floyo.errors import InvalidInput
+from floyo.workflow_definition import WorkflowDefinition, validate_definition
 from ingest.deps import ACT_FOR_ERRORS, ScopedConn, protected_router
 from ingest.responses import OrjsonResponse, error_responses
 from serving import store
 from serving.deps import ScopedUser
 from serving.routes.body import json_object
-from floyo.workflow_definition import WorkflowDefinition, validate_definition
+from serving.workflow_state import with_state
 
 router = protected_router(tags=["workflows"])
 
 # read by hand within a size limit; validated by ``validated`` so a 422 names the field
 JsonObject = Annotated[dict[str, Any], Depends(json_object())]
+
+
+class DeviceApproval(BaseModel):
+    """What one device last said of a workflow: approved, rejected or disabled, at a version and hash."""
+
+    device_id: int
+    device: str | None
+    state: str
+    version: int
+    definition_hash: str
+    reason: str | None
+    at: datetime
 
 
 class Workflow(BaseModel):
@@ -33,6 +46,11 @@ class Workflow(BaseModel):
     origin: dict[str, Any] | None = Field(description="the accepted suggestion it came from (id, model version)")
     created_at: datetime
     updated_at: datetime
+    approvals: list[DeviceApproval] = Field(description="each device's latest approval state (the agent reports it)")
+    adopted_at: datetime | None = Field(description="the first approval by any device, or the first run if earlier")
+    outcome: dict[str, Any] | None = Field(
+        description="what the job last measured (manual occurrences before/after, runs, minutes saved, verdict)"
+    )
 
 
 class Workflows(BaseModel):
@@ -130,7 +148,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 @router.get("/api/v1/workflows", response_model=Workflows, responses=ACT_FOR_ERRORS)
 def list_workflows(scope: ScopedConn, user_id: ScopedUser) -> OrjsonResponse:
     """The caller's workflows (deleted ones are gone), oldest first."""
-    return OrjsonResponse({"workflows": store.list_workflows(scope.conn, user_id)})
+    return OrjsonResponse({"workflows": with_state(scope.conn, user_id, store.list_workflows(scope.conn, user_id))})
 
 
 @router.post("/api/v1/workflows", status_code=201, response_model=Workflow, responses={**ACT_FOR_ERRORS, **_INVALID})
@@ -138,13 +156,13 @@ def create_workflow(scope: ScopedConn, user_id: ScopedUser, definition: JsonObje
     """Create a workflow from a definition (version 1); 422 says what is wrong with it."""
     created = store.create_workflow(scope.conn, user_id, validated(definition))
     scope.commit()
-    return OrjsonResponse(created, status_code=201)
+    return OrjsonResponse(with_state(scope.conn, user_id, [created])[0], status_code=201)
 
 
 @router.get("/api/v1/workflows/{workflow_id}", response_model=Workflow, responses=_ONE)
 def get_workflow(scope: ScopedConn, user_id: ScopedUser, workflow_id: WorkflowId) -> OrjsonResponse:
     """One workflow at its current version."""
-    return OrjsonResponse(store.get_workflow(scope.conn, user_id, workflow_id))
+    return OrjsonResponse(with_state(scope.conn, user_id, [store.get_workflow(scope.conn, user_id, workflow_id)])[0])
 
 
 @router.patch("/api/v1/workflows/{workflow_id}", response_model=Workflow, responses={**_ONE, **_INVALID})
@@ -157,7 +175,7 @@ def patch_workflow(
         scope.conn, user_id, workflow_id, validated(merge_patch(current["definition"], patch))
     )
     scope.commit()
-    return OrjsonResponse(updated)
+    return OrjsonResponse(with_state(scope.conn, user_id, [updated])[0])
 
 
 @router.delete("/api/v1/workflows/{workflow_id}", status_code=204, responses=_ONE)
