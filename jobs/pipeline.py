@@ -26,7 +26,8 @@ from jobs import runs
 
 log = logging.getLogger(__name__)
 JOB_LOCK_KEY = 0x466C6F796F4A6F62  # "FloyoJob": one pipeline run per database
-STEPS = 7  # progress steps: export and features, the training data and each of the four families, suggestions
+STEPS = 8  # progress steps: export and features, the training data and each of the four families, suggestions,
+# outcomes
 Progress = Callable[[str], None]
 
 
@@ -138,6 +139,7 @@ def _run_steps(
             result.status, result.reason = "skipped", "no new events since the last training"
             if not _suggestions_current(engine, watermark):  # e.g. the first run after suggestions were added
                 _refresh(settings, engine, result, watermark, step)
+            _outcomes(settings, engine, result, step)  # time passes even without new events: verdicts come due
             return result, None
         with _timed(result, "train_evaluate_promote"):
             trained = train_from_lake(settings, progress=step)
@@ -151,6 +153,7 @@ def _run_steps(
         with _timed(result, "patterns"):  # what `floyo patterns` and `floyo models list` read
             result.summary["patterns"] = refresh_patterns(engine, settings)
         _refresh(settings, engine, result, watermark, step)
+        _outcomes(settings, engine, result, step)
     except FloyoError as exc:
         if exc.code == "no_events":
             result.status, result.reason = "skipped", "no events in the lake"
@@ -175,6 +178,15 @@ def _refresh(settings: Settings, engine: Engine, result: JobResult, watermark: i
         refreshed = refresh_suggestions(engine, lake_events(settings), model_version=f"lake@{watermark}")
     step("suggestions")
     result.summary["suggestions"] = refreshed.as_dict()
+
+
+def _outcomes(settings: Settings, engine: Engine, result: JobResult, step: Progress) -> None:
+    """Measure every adopted workflow from the lake (``models.outcome_store``), as the step ``outcomes``."""
+    from models.outcome_store import refresh_outcomes
+
+    with _timed(result, "outcomes"):
+        result.summary["outcomes"] = refresh_outcomes(engine, settings)
+    step("outcomes")
 
 
 def _suggestions_current(engine: Engine, watermark: int) -> bool:

@@ -30,6 +30,7 @@ def _rank(
     history = store.feedback_history(conn, user_id)
     if not history:  # before any feedback the transparent score is the ranking (docs/models.md)
         return suggestions, TRANSPARENT
+    history += store.outcome_history(conn, user_id)  # what became of the automations accepted before
     try:
         scores = ranker.model.rank(suggestions, history)
         if len(scores) != len(suggestions):

@@ -309,8 +309,11 @@ def load_champion() -> tuple[Ranker | None, str | None]:
 
 
 def read_feedback(engine: Engine) -> list[dict[str, Any]]:
-    """Every answer of every person, as the table owner (row level security does not apply to it)."""
+    """Every answer of every person, and the verdicts on the workflows they adopted (history rows of action
+    ``outcome``, ``serving.store.OUTCOME_HISTORY``), as the table owner (row level security does not apply to it)."""
     from sqlalchemy import text
+
+    from serving.store import OUTCOME_HISTORY
 
     with engine.connect() as conn:
         rows = conn.execute(
@@ -319,7 +322,9 @@ def read_feedback(engine: Engine) -> list[dict[str, Any]]:
                 "ORDER BY user_id, created_at, id"
             )
         ).mappings()
-        return [dict(r) for r in rows]
+        answers = [dict(r) for r in rows]
+        outcomes = [dict(r) for r in conn.execute(text(OUTCOME_HISTORY)).mappings()]
+    return answers + outcomes
 
 
 def train_ranker(engine: Engine, *, holdout: float = HOLDOUT, register: bool = True) -> dict[str, Any]:

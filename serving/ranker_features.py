@@ -7,7 +7,9 @@ savings band: smoothed acceptance, dismissal and snooze rates). ``History`` fold
 describe itself or anything later (training walks each user's answers in time and asks the same ``History``).
 
 History rows are ``suggestion_feedback`` rows: ``{"suggestion_id", "action", "created_at", "shown", "position"}``
-where ``shown`` is the suggestion dict as it was served.
+where ``shown`` is the suggestion dict as it was served, and outcome rows of the person's adopted workflows
+(``models.outcomes``): ``{"action": "outcome", "verdict", "created_at": verdict_at, "shown": the suggestion}``, so
+what became of an accepted automation (used and saving, or unused) counts from the moment its verdict was known.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ BANDS = (2.0, 5.0, 10.0, 20.0, 40.0)
 # overall rate (itself smoothed toward GLOBAL_PRIOR), so one answer moves a template's rate only part of the way
 PRIOR_N = 2.0
 GLOBAL_PRIOR = {"accept": 0.3, "dismiss": 0.55, "snooze": 0.15}
+# verdicts of adopted workflows (models.outcomes): kept and useful, or it could go; ``measuring`` says nothing yet
+USED_VERDICTS = frozenset({"saving", "used"})
+UNUSED_VERDICTS = frozenset({"unused", "no_saving"})
+OUTCOME_PRIOR = 0.5
 
 FEATURES: tuple[str, ...] = (
     *(f"template={t}" for t in TEMPLATES),
@@ -40,6 +46,7 @@ FEATURES: tuple[str, ...] = (
     "tpl_accept", "tpl_dismiss", "tpl_snooze", "tpl_seen",
     "tool_accept", "tool_dismiss", "tool_seen", "ext_accept", "ext_dismiss", "ext_seen",
     "band_accept", "above_accept", "below_accept", "same_pattern_dismissed",
+    "outcome_used", "tpl_outcome_used", "tpl_outcomes",
 )  # fmt: skip
 INDEX = {name: i for i, name in enumerate(FEATURES)}
 
@@ -109,6 +116,26 @@ class _Counts:
 _EMPTY = _Counts()
 
 
+class _Outcomes:
+    """Verdicts of adopted workflows: how many, and how many were used."""
+
+    __slots__ = ("n", "used")
+
+    def __init__(self) -> None:
+        self.n = 0.0
+        self.used = 0.0
+
+    def add(self, used: bool) -> None:
+        self.n += 1
+        self.used += used
+
+    def rate(self, prior: float) -> float:
+        return (self.used + PRIOR_N * prior) / (self.n + PRIOR_N)
+
+
+_NO_OUTCOMES = _Outcomes()
+
+
 @dataclass
 class History:
     """One person's answers folded into counts; ``add`` answers in time order."""
@@ -119,6 +146,8 @@ class History:
     ext: dict[str, _Counts] = field(default_factory=dict)
     band: list[_Counts] = field(default_factory=lambda: [_Counts() for _ in range(len(BANDS) + 1)])
     dismissed: set[str] = field(default_factory=set)
+    outcomes: _Outcomes = field(default_factory=_Outcomes)
+    template_outcomes: dict[str, _Outcomes] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rows: Iterable[Mapping[str, Any]], as_of: datetime | None = None) -> History:
@@ -132,8 +161,11 @@ class History:
         return history
 
     def add(self, row: Mapping[str, Any]) -> None:
-        """Fold one feedback row in (unknown actions are ignored)."""
+        """Fold one feedback or outcome row in (unknown actions and verdicts are ignored)."""
         action = row.get("action")
+        if action == "outcome":
+            self._add_outcome(row)
+            return
         if action not in ACTIONS:
             return
         shown = _dict(row.get("shown"))
@@ -148,6 +180,15 @@ class History:
         if action == "dismiss":
             self.dismissed.add(sid or str(row.get("suggestion_id") or ""))
 
+    def _add_outcome(self, row: Mapping[str, Any]) -> None:
+        verdict = row.get("verdict")
+        if verdict not in USED_VERDICTS and verdict not in UNUSED_VERDICTS:
+            return
+        used = verdict in USED_VERDICTS
+        self.outcomes.add(used)
+        template = str(_dict(row.get("shown")).get("template") or "")
+        self.template_outcomes.setdefault(template, _Outcomes()).add(used)
+
     def row(self, suggestion: Mapping[str, Any], as_of: datetime | None = None) -> list[float]:
         """The feature row of ``suggestion`` against this history, in ``FEATURES`` order."""
         template, tool, ext, band, sid = keys(suggestion)
@@ -160,6 +201,7 @@ class History:
         t = self.template.get(template, _EMPTY)
         tl = self.tool.get(tool, _EMPTY) if tool else _EMPTY
         ex = self.ext.get(ext, _EMPTY) if ext else _EMPTY
+        outcome_prior = self.outcomes.rate(OUTCOME_PRIOR)
         above, below = _Counts(), _Counts()
         for i, counts in enumerate(self.band):
             side = above if i >= band else below
@@ -183,6 +225,8 @@ class History:
             self.band[band].rate("accept", prior["accept"]),
             above.rate("accept", prior["accept"]), below.rate("accept", prior["accept"]),
             float(bool(sid) and sid in self.dismissed),
+            outcome_prior, self.template_outcomes.get(template, _NO_OUTCOMES).rate(outcome_prior),
+            math.log1p(self.template_outcomes.get(template, _NO_OUTCOMES).n),
         ]  # fmt: skip
         return out
 

@@ -92,6 +92,23 @@ def feedback_history(conn: psycopg.Connection[Any], user_id: int) -> list[dict[s
     return list(rows)
 
 
+# what became of the workflows a person adopted from suggestions, as ranker history rows (serving.ranker_features),
+# dated when the verdict was first known; ``measuring`` is no verdict yet
+OUTCOME_HISTORY = """
+SELECT o.user_id, s.id AS suggestion_id, 'outcome' AS action, o.verdict, o.verdict_at AS created_at,
+       jsonb_build_object('id', s.id, 'template', s.template) AS shown
+FROM workflow_outcomes o JOIN suggestions s ON s.workflow_id = o.workflow_id AND s.user_id = o.user_id
+WHERE o.verdict IN ('saving', 'used', 'unused', 'no_saving') AND o.verdict_at IS NOT NULL
+"""
+
+
+def outcome_history(conn: psycopg.Connection[Any], user_id: int) -> list[dict[str, Any]]:
+    """The verdicts on the user's adopted suggestions, oldest first, as history rows (``action`` = ``outcome``)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(OUTCOME_HISTORY + " AND o.user_id = %s ORDER BY o.verdict_at", (user_id,)).fetchall()
+    return list(rows)
+
+
 def _locked_suggestion(conn: psycopg.Connection[Any], user_id: int, suggestion_id: str) -> dict[str, Any]:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(

@@ -33,9 +33,12 @@ REQUEST_PRIVILEGES = {
     "workflow_versions": {"SELECT", "INSERT"},
     "patterns": {"SELECT"},  # the user's own rows and, once scoped to a user, the global ones; written by the job
     "pattern_activity": {"SELECT"},
+    "workflow_approvals": {"SELECT", "INSERT"},  # a device's reports, append-only: the history of who approved what
+    "workflow_outcomes": {"SELECT"},  # written by the job
 }  # model_versions: no grant (no per-user data; only the CLI reads it, as the owner)
 PER_USER_TABLES_0006 = ("suggestions", "suggestion_feedback", "suggestion_state", "workflows", "workflow_versions")
 PER_USER_TABLES_0007 = ("patterns", "pattern_activity")
+PER_USER_TABLES_0009 = ("workflow_approvals", "workflow_outcomes")
 _PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
 _TABLES_WITH_USER_ID = """
@@ -124,7 +127,9 @@ def test_without_app_user_id_the_request_role_sees_no_row(conn, engine, client):
     device = make_device(engine)
     client.post("/api/v1/telemetry", json=make_batch([make_event()]), headers=device.headers)
     tables = _policed_tables(conn)
-    assert tables == sorted(["devices", "event_keys", "events", "users", *PER_USER_TABLES_0006, *PER_USER_TABLES_0007])
+    assert tables == sorted([
+        "devices", "event_keys", "events", "users", *PER_USER_TABLES_0006, *PER_USER_TABLES_0007, *PER_USER_TABLES_0009,
+    ])  # fmt: skip
     as_request_role(conn)
     for table in tables:
         column = "id" if table == "users" else "user_id"
@@ -217,3 +222,27 @@ def test_0005_goes_down_to_0003s_security_and_up_again(database_url):
         c.rollback()
         migrate.upgrade(url)
         assert c.execute(_SECURITY_STATE).fetchall() == at_head
+
+
+def test_approvals_and_outcomes_are_per_user_under_the_policies(conn, engine):
+    """Another user's approval cannot be written, and nobody's outcome can (the job writes them as the owner)."""
+    alice, bob = make_device(engine), make_device(engine)
+    wid = conn.execute(
+        "INSERT INTO workflows (user_id, name, definition) VALUES (%s, 'w', '{}') RETURNING id", (alice.user_id,)
+    ).fetchone()[0]
+    conn.execute(
+        "INSERT INTO workflow_outcomes (workflow_id, user_id, verdict, body) VALUES (%s, %s, 'unused', '{}')",
+        (wid, alice.user_id),
+    )
+    approval = "INSERT INTO workflow_approvals (workflow_id, user_id, device_id, version, definition_hash, state) "
+    approval += "VALUES (%s, %s, %s, 1, repeat('a', 64), 'approved')"
+    scope_to_user(conn, alice.user_id)
+    assert conn.execute("SELECT verdict FROM workflow_outcomes").fetchall() == [("unused",)]
+    scope_to_user(conn, bob.user_id)  # deliberately no WHERE clauses: only the policies can restrict these
+    assert conn.execute("SELECT count(*) FROM workflow_outcomes").fetchone() == (0,)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+        conn.execute(approval, (wid, alice.user_id, bob.device_id))
+    conn.rollback()
+    scope_to_user(conn, alice.user_id)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("UPDATE workflow_outcomes SET verdict = 'saving'")

@@ -45,7 +45,9 @@ def test_run_trains_records_and_is_idempotent(jdb: LakeDB) -> None:
         conn.execute(text("DELETE FROM suggestion_state"))
     again = run_pipeline(get_settings(), trigger="test")  # nothing new: nothing trained, nothing registered
     assert (again.status, again.reason) == ("skipped", "no new events since the last training")
-    assert set(again.steps) == {"export_features", "suggestions"}  # but the missing suggestions were built
+    # but the missing suggestions were built, and the adopted workflows measured (time passes without events)
+    assert set(again.steps) == {"export_features", "suggestions", "outcomes"}
+    assert again.summary["outcomes"]["workflows"] == 0  # nobody adopted a workflow yet
     with jdb.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM suggestion_state")).scalar() == 4
     assert "suggestions" not in run_pipeline(get_settings(), trigger="test").steps  # now they are current
@@ -66,7 +68,9 @@ def test_run_trains_records_and_is_idempotent(jdb: LakeDB) -> None:
         ("test", "skipped"),
         ("test", "succeeded"),
     ]
-    assert set(rows[0]["steps"]) == {"export_features", "train_evaluate_promote", "ranker", "patterns", "suggestions"}
+    assert set(rows[0]["steps"]) == {
+        "export_features", "train_evaluate_promote", "ranker", "patterns", "suggestions", "outcomes",
+    }  # fmt: skip
     assert rows[0]["summary"]["ranker"]["trained"] is False  # nobody has answered a suggestion yet
     assert rows[0]["duration_s"] > 0
     assert rows[0]["finished_at"] is not None

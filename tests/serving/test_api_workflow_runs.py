@@ -183,14 +183,15 @@ def test_another_users_workflow_is_404_on_every_endpoint(api: TestClient, device
     send(api, device, [run_event(wf["id"], datetime.now(UTC) - timedelta(minutes=5))])
     stranger = make_device(engine)
     body = {"version": 1, "definition_hash": definition_hash(wf["definition"]), "state": "approved"}
-    for method, path, kwargs in (
+    calls: tuple[tuple[str, str, dict[str, Any]], ...] = (
         ("PUT", f"/api/v1/workflows/{wf['id']}/approval", {"json": body}),
         ("GET", f"/api/v1/workflows/{wf['id']}/runs", {}),
         ("GET", f"/api/v1/workflows/{wf['id']}/outcome", {}),
         ("PUT", "/api/v1/workflows/999999999/approval", {"json": body}),
         ("GET", "/api/v1/workflows/999999999/runs", {}),
-    ):
-        response = api.request(method, path, headers=stranger.headers, **kwargs)
+    )
+    for method, path, kwargs in calls:
+        response = api.request(method, path, headers=stranger.headers, json=kwargs.get("json"))
         assert response.status_code == 404, (path, response.text)
         assert response.json()["error"]["code"] == "no_such_workflow"
     # the owner's side is untouched, and reads fine

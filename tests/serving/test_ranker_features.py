@@ -71,3 +71,56 @@ def test_no_history_and_malformed_suggestions(pool: list[dict[str, Any]]) -> Non
     assert x.shape == (3, len(FEATURES))
     assert np.isfinite(x).all()
     assert History.of([{"action": "accept", "shown": {}}]).total.n == 1
+
+
+def _outcome(s: dict[str, Any], verdict: str, minutes: float, user_id: int = 1) -> dict[str, Any]:
+    """A verdict on the workflow adopted from ``s``, as ``serving.store.OUTCOME_HISTORY`` reads it."""
+    return {"user_id": user_id, "suggestion_id": s["id"], "action": "outcome", "verdict": verdict,
+            "shown": {"id": s["id"], "template": s["template"]}, "created_at": START + timedelta(minutes=minutes)}  # fmt: skip
+
+
+def test_adopted_workflows_outcomes_count_from_their_verdict_on(pool: list[dict[str, Any]]) -> None:
+    """A template whose adopted workflows went unused ranks lower than one whose workflows save time; a verdict
+    counts only from when it was known, and ``measuring`` is no verdict."""
+    target = max(pool, key=lambda s: sum(t["template"] == s["template"] for t in pool))
+    same = [s for s in pool if s["template"] == target["template"] and s is not target]
+    assert len(same) >= 2
+    other = next(s for s in pool if s["template"] != target["template"])
+    as_of = START + timedelta(minutes=100)
+    accepted = [_answer(s, "accept", 1) for s in [*same, other]]
+    base = features(target, accepted, as_of)
+    assert base["tpl_outcomes"] == 0.0
+    assert base["outcome_used"] == base["tpl_outcome_used"] == pytest.approx(0.5)
+    unused = features(target, [*accepted, *(_outcome(s, "unused", 50) for s in same)], as_of)
+    saving = features(target, [*accepted, *(_outcome(s, "saving", 50) for s in same)], as_of)
+    assert unused["tpl_outcome_used"] < base["tpl_outcome_used"] < saving["tpl_outcome_used"]
+    assert unused["tpl_outcomes"] == saving["tpl_outcomes"] == pytest.approx(np.log1p(len(same)))
+    # another template's verdict moves the person's overall rate, not this template's count
+    elsewhere = features(target, [*accepted, _outcome(other, "unused", 50)], as_of)
+    assert elsewhere["outcome_used"] < base["outcome_used"]
+    assert elsewhere["tpl_outcomes"] == 0.0
+    # a verdict known only later, or no verdict yet: no effect; and outcomes are not answers
+    assert features(target, [*accepted, *(_outcome(s, "unused", 100) for s in same)], as_of) == base
+    assert features(target, [*accepted, *(_outcome(s, "measuring", 50) for s in same)], as_of) == base
+    assert unused["log_answers"] == base["log_answers"]
+
+
+def test_training_rows_are_the_serving_rows_with_outcomes(pool: list[dict[str, Any]]) -> None:
+    """Outcome rows are folded by ``examples`` as by ``features``; they are never labelled examples themselves."""
+    rng = random.Random(1)
+    rows: list[dict[str, Any]] = []
+    for u in (1, 2):
+        for m, s in zip([0, 2, 4, 6, 8, 10, 12, 14, 16, 18], pool, strict=False):
+            rows.append({**_answer(s, rng.choice(["accept", "dismiss"]), m), "user_id": u})
+            if rows[-1]["action"] == "accept":
+                rows.append(_outcome(s, rng.choice(["saving", "unused", "no_saving", "used"]), m + 5, u))
+    ex = examples(rows)
+    labelled = [r for u in (1, 2) for r in rows if r["user_id"] == u and r["action"] != "outcome"]
+    assert len(ex.y) == len(labelled) > 0
+    expected = np.asarray([
+        [features(r["shown"], [h for h in rows if h["user_id"] == r["user_id"]], r["created_at"])[f] for f in FEATURES]
+        for r in labelled
+    ])  # fmt: skip
+    order = np.lexsort((ex.when, ex.user.astype(int)))
+    assert np.array_equal(ex.x[order], expected)
+    assert expected[:, FEATURES.index("tpl_outcomes")].max() > 0  # outcomes did reach some rows
