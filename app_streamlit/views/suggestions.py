@@ -1,4 +1,5 @@
-"""Suggestions: a card per suggestion with Accept / Dismiss / Snooze; the accepted ones as workflows below."""
+"""Suggestions: a card per suggestion with Accept / Dismiss / Snooze; the accepted ones as workflows below, each
+with its approval on the person's machines, what the job measured since adoption, and its latest runs."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 import streamlit as st
 
 from app_streamlit.client import ApiError
-from app_streamlit.common import change, escape_md, flash, get, load, show_flash
+from app_streamlit.common import ago, change, duration, escape_md, flash, get, load, show_flash
 
 SNOOZE_DAYS = 7
+RUNS_SHOWN = 5
 
 
 def evidence_words(s: dict[str, Any]) -> str:
@@ -106,6 +108,55 @@ def _toggle(workflow: dict[str, Any]) -> None:
     flash(f"“{workflow['name']}” {'enabled' if enabled else 'disabled'}.")
 
 
+def approval_words(workflow: dict[str, Any]) -> str:
+    """Where the workflow may run, in Markdown: each device's approval, or how to approve it on the person's
+    machine (device names and reasons are people's words: escaped)."""
+    approvals = workflow.get("approvals") or []
+    if not approvals:
+        return f"not approved yet: run `floyo agent approve {workflow['id']}` on your machine"
+    parts = []
+    for a in approvals:
+        stale = " (an older version)" if a.get("version") != workflow.get("version") else ""
+        why = f": {escape_md(a['reason'])}" if a.get("reason") else ""
+        parts.append(f"{a.get('state', '?')} on {escape_md(a.get('device') or 'a device')}{stale}{why}")
+    return "; ".join(parts)
+
+
+def outcome_words(workflow: dict[str, Any]) -> str:
+    """What the job measured since adoption, in a sentence (the verdict first)."""
+    outcome = workflow.get("outcome")
+    if not workflow.get("adopted_at"):
+        return "not running yet"
+    if not outcome:
+        return "adopted; measured at the next pipeline run"
+    parts = [str(outcome.get("message") or outcome.get("verdict", ""))]
+    before, after = outcome.get("manual_before"), outcome.get("manual_after")
+    if before and after:
+        parts.append(f"by hand {float(before['per_week']):.1f}/week before, {float(after['per_week']):.1f}/week since")
+    runs, failures = int(outcome.get("runs") or 0), int(outcome.get("failures") or 0)
+    parts.append(f"{runs} run{'s' * (runs != 1)}, {failures} failed")
+    return " · ".join(parts)
+
+
+def run_line(run: dict[str, Any]) -> str:
+    """One reported run: when, how it ended, how long, where."""
+    took = f" in {duration(float(run['duration_ms']) / 1000)}" if run.get("duration_ms") is not None else ""
+    code = f" (exit {run['exit_code']})" if run.get("exit_code") not in (None, 0) else ""
+    where = f" on {run['device']}" if run.get("device") else ""
+    version = f", version {run['version']}" if run.get("version") else ""
+    return f"{ago(run.get('started_at'))}: {run.get('outcome') or '?'}{code}{took}{where}{version}"
+
+
+def _runs(workflow: dict[str, Any]) -> None:
+    with st.expander("Latest runs"):
+        answer = load("its runs", lambda: get(f"/api/v1/workflows/{workflow['id']}/runs", limit=RUNS_SHOWN))
+        runs = (answer or {}).get("runs", [])
+        if answer is not None and not runs:
+            st.caption("No runs reported yet.")
+        for run in runs:
+            st.markdown(f"- {escape_md(run_line(run))}")
+
+
 def _workflows() -> None:
     st.header("Your workflows")
     answer = load("your workflows", lambda: get("/api/v1/workflows"))
@@ -120,8 +171,12 @@ def _workflows() -> None:
             name, state, button = st.columns([5, 1, 1])
             name.markdown(f"**{escape_md(w['name'])}** (version {w['version']})")
             name.caption(" · ".join(workflow_words(w.get("definition"))))
+            name.markdown(f"**Approval:** {approval_words(w)}")
+            name.markdown(f"**Outcome:** {escape_md(outcome_words(w))}")
             state.markdown(":material/check_circle: enabled" if w["enabled"] else ":material/pause_circle: disabled")
             button.button("Disable" if w["enabled"] else "Enable", key=f"toggle_{w['id']}", on_click=_toggle, args=(w,))
+            if w.get("adopted_at"):
+                _runs(w)
 
 
 st.title("Suggestions")

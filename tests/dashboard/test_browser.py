@@ -21,7 +21,10 @@ from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import text
 
 from floyo import dashboard
+from floyo.workflow_definition import definition_hash
+from models.outcome_store import refresh_outcomes
 from tests.dashboard.conftest import Stack, add_known_patterns
+from tests.models.outcome_history import history, stored_frame
 from tests.serving.api_helpers import body, make_suggestion_factory, record_version, workflow
 from tests.utils.factories import Device, make_batch, make_device, make_event
 from tests.utils.server import free_port, stop
@@ -60,6 +63,27 @@ def three_weeks(now: datetime) -> tuple[list[dict[str, object]], int, int]:
     return events, today, week
 
 
+def adopted_workflow(stack: Stack, person: Device) -> int:
+    """A suggestion the person accepted and approved on their laptop three weeks ago: the agent's runs since, fewer
+    manual ones, measured by the job's outcomes step. How many of its events fall in the last 7 days."""
+    suggest = make_suggestion_factory(stack.engine)
+    sid = suggest(person.user_id, title="Compile the thesis when you save",
+                  body=body(20, workflow=workflow(name="Compile the thesis with latexmk on save")))  # fmt: skip
+    accepted = httpx.post(f"{stack.url}/api/v1/suggestions/{sid}/feedback", headers=person.headers,
+                          json={"action": "accept"}).json()["workflow"]  # fmt: skip
+    approval = {"version": 1, "definition_hash": definition_hash(accepted["definition"]), "state": "approved"}
+    approved = httpx.put(f"{stack.url}/api/v1/workflows/{accepted['id']}/approval", headers=person.headers,
+                         json=approval)  # fmt: skip
+    assert approved.status_code == 200, approved.text
+    now = datetime.now(UTC)
+    events = history(accepted["id"], now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=21))
+    for i in range(0, len(events), 500):
+        sent = httpx.post(f"{stack.url}/api/v1/telemetry", json=make_batch(events[i : i + 500]), headers=person.headers)
+        assert sent.status_code == 200, sent.text
+    refresh_outcomes(stack.engine, events=stored_frame(stack.engine, person.user_id))  # the job's step
+    return sum(datetime.fromisoformat(str(e["ts"])) >= now - timedelta(days=7) for e in events)
+
+
 @pytest.fixture
 def browser_user(stack: Stack) -> tuple[Device, int, int, str]:
     """An admin with three weeks of events and two suggestions: (device, today, week, the first suggestion's title)."""
@@ -92,6 +116,7 @@ def browser_user(stack: Stack) -> tuple[Device, int, int, str]:
             },
         ),
     )
+    week += adopted_workflow(stack, person)
     add_known_patterns(stack.engine, person.user_id)
     with stack.engine.begin() as conn:  # the registry's record is global: this test's versions only
         conn.execute(text("DELETE FROM model_versions"))
@@ -169,7 +194,13 @@ def test_the_dashboard_in_a_real_browser(
         settled(page)
         expect(page.get_by_role("heading", name=title)).to_have_count(0)
         expect(page.get_by_text("Build thesis/*.tex with latexmk on save")).to_be_visible()
-        expect(page.get_by_role("button", name="Disable")).to_be_visible()
+        expect(page.get_by_role("button", name="Disable")).to_have_count(2)  # and the one adopted before
+        expect(page.get_by_text("Approval: approved on laptop")).to_be_visible()
+        expect(page.get_by_text("Outcome: saving")).to_be_visible()
+        page.get_by_text("Latest runs").click()  # the adopted workflow's runs, as the agent reported them
+        expect(page.get_by_text("ok in 4 s on laptop, version 1")).to_have_count(5)
+        page.set_viewport_size({"width": 1400, "height": 1700})  # the page scrolls inside: show the workflows too
+        settled(page)
         page.screenshot(path=shots / "suggestions-accepted.png", full_page=True)
         browser.close()
     taken = sorted(p.name for p in shots.iterdir())

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import httpx
 import pytest
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
+from floyo.workflow_definition import definition_hash
+from models.outcome_store import refresh_outcomes
 from tests.dashboard.conftest import APP, Stack
+from tests.models.outcome_history import history, stored_frame
 from tests.serving.api_helpers import make_suggestion_factory, record_version
-from tests.utils.factories import Device, make_device
+from tests.serving.api_helpers import workflow as api_workflow
+from tests.utils.factories import Device, make_batch, make_device
 
 PAGES = ["overview", "activity", "patterns", "suggestions", "models"]
 TIMEOUT_S = 30
@@ -210,6 +217,38 @@ def test_accept_dismiss_snooze_and_toggle_update_the_page_at_once(stack: Stack, 
     assert [tuple(r) for r in rows] == [
         (first, "accept", None), (second, "dismiss", "I convert by hand"), (third, "snooze", None),
     ]  # fmt: skip
+
+
+def test_workflows_show_their_approval_runs_and_measured_outcome(stack: Stack, dashboard_env: pytest.MonkeyPatch):
+    """An accepted suggestion approved on the person's laptop, three weeks of the agent's runs and fewer manual
+    ones, measured by the job's outcomes step: the page says so; a second workflow waits for approval."""
+    someone = make_device(stack.engine)
+    suggest = make_suggestion_factory(stack.engine)
+    sid = suggest(someone.user_id, title="Build the thesis on save")
+    headers = someone.headers
+    wf = httpx.post(f"{stack.url}/api/v1/suggestions/{sid}/feedback", headers=headers, json={"action": "accept"})
+    workflow = wf.json()["workflow"]
+    approval = {"version": 1, "definition_hash": definition_hash(workflow["definition"]), "state": "approved"}
+    put = httpx.put(f"{stack.url}/api/v1/workflows/{workflow['id']}/approval", headers=headers, json=approval)
+    assert put.status_code == 200, put.text
+    waiting = httpx.post(f"{stack.url}/api/v1/workflows", headers=headers, json=api_workflow(name="Waiting")).json()
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    events = history(workflow["id"], midnight - timedelta(days=21))  # three whole weeks, none of today
+    for i in range(0, len(events), 500):
+        sent = httpx.post(f"{stack.url}/api/v1/telemetry", json=make_batch(events[i : i + 500]), headers=headers)
+        assert sent.status_code == 200, sent.text
+    refresh_outcomes(stack.engine, events=stored_frame(stack.engine, someone.user_id))  # the job's step
+    at = open_page(signed_in(dashboard_env, stack.url, someone), "suggestions")
+    shown = texts(at.markdown)
+    assert f"**Approval:** approved on {someone.device}" in shown
+    assert f"**Approval:** not approved yet: run `floyo agent approve {waiting['id']}` on your machine" in shown
+    assert "**Outcome:** saving " in shown
+    assert "min/week \\(95% interval" in shown
+    assert "60 runs, 0 failed" in shown
+    assert [e.label for e in at.expander] == ["Latest runs"]  # the waiting one has no runs to show
+    runs = [line for line in shown.splitlines() if line.startswith("- ") and "ok" in line and "ago" in line]
+    assert len(runs) == 5
+    assert all(f"on {someone.device}" in line for line in runs)
 
 
 # --- models (global: each test starts from the rows it needs)

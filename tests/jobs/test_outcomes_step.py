@@ -56,7 +56,7 @@ def test_outcomes_are_measured_from_the_lake_and_shown_and_ranked(jdb: LakeDB):
                            {"action": "run", "tool": "pandoc", "window_s": 60}]},
     ))  # fmt: skip
     now = datetime.now(UTC)
-    adopted = now - timedelta(days=21)
+    adopted = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=21)  # whole weeks, not today
     with TestClient(create_app(get_settings()), raise_server_exceptions=False) as api:
         saving, unused = _accept(api, person, latexmk), _accept(api, person, pandoc)
         # three weeks of saves and latexmk by hand, then the agent's runs and only a few by hand; pandoc's workflow

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
+from sqlalchemy import Engine, text
 
 # the suggestion the workflow came from: save a .tex in thesis/, run latexmk by hand within a minute
 STEPS: list[dict[str, Any]] = [
@@ -17,6 +18,10 @@ STEPS: list[dict[str, Any]] = [
     {"action": "run", "tool": "latexmk", "window_s": 60, "delay_median_s": 20.0, "delay_p90_s": 41.0},
 ]
 SECONDS = 30.0
+SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "user_id": pl.Int64, "ts": pl.Datetime("us", "UTC"), "kind": pl.String, "root": pl.String, "path": pl.String,
+    "ext": pl.String, "dest_path": pl.String, "tool": pl.String, "exit_code": pl.Int32, "meta": pl.String,
+}  # fmt: skip
 
 
 def event(ts: datetime, kind: str, **fields: Any) -> dict[str, Any]:
@@ -67,7 +72,20 @@ def frame(events: list[dict[str, Any]], user_id: int = 1) -> pl.DataFrame:
          "meta": None if e.get("meta") is None else json.dumps(e["meta"])}
         for e in events
     ]  # fmt: skip
-    schema: dict[str, pl.DataType | type[pl.DataType]] = {"user_id": pl.Int64, "ts": pl.Datetime("us", "UTC"), "kind": pl.String, "root": pl.String,
-              "path": pl.String, "ext": pl.String, "dest_path": pl.String, "tool": pl.String,
-              "exit_code": pl.Int32, "meta": pl.String}  # fmt: skip
-    return pl.DataFrame(rows, schema=schema).sort("ts")
+    return pl.DataFrame(rows, schema=SCHEMA).sort("ts")
+
+
+def stored_frame(engine: Engine, user_id: int) -> pl.DataFrame:
+    """A user's events as PostgreSQL stored them (times corrected for the client's clock), with the lake's columns:
+    what the export would write."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT user_id, ts, kind::text AS kind, root, path, ext, dest_path, tool, exit_code, meta::text AS meta "
+                "FROM events WHERE user_id = :u ORDER BY ts, seq"
+            ),
+            {"u": user_id},
+        ).mappings()
+        return pl.DataFrame([dict(r) for r in rows], schema=SCHEMA).with_columns(
+            pl.col("ts").dt.convert_time_zone("UTC")
+        )
