@@ -50,7 +50,9 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def test_serving_paths_are_the_ones_the_issue_names() -> None:
     assert {"/api/v1/me", "/api/v1/suggestions", "/api/v1/suggestions/{suggestion_id}/feedback", "/api/v1/workflows",
             "/api/v1/workflows/{workflow_id}", "/api/v1/workflows/{workflow_id}/versions", "/api/v1/catalog",
-            "/api/v1/activity", "/api/v1/patterns", "/api/v1/models", "/api/v1/operations"} <= SERVING_PATHS  # fmt: skip
+            "/api/v1/activity", "/api/v1/patterns", "/api/v1/models", "/api/v1/operations",
+            "/api/v1/workflows/{workflow_id}/approval", "/api/v1/workflows/{workflow_id}/runs",
+            "/api/v1/workflows/{workflow_id}/outcome"} <= SERVING_PATHS  # fmt: skip
 
 
 @pytest.mark.slow
