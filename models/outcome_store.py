@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine, text
 
 from floyo.settings import Settings, get_settings
-from models.outcomes import Adopted, measure_all
+from models.outcomes import BEFORE_DAYS, Adopted, measure_all
 
 _ADOPTED = """
 WITH approved AS (
@@ -62,11 +62,15 @@ def _adopted(r: Any) -> Adopted:
     return Adopted(int(r["id"]), int(r["user_id"]), r["adopted_at"], steps, _number(r["seconds"]), r["template"])
 
 
-def lake_events_of(users: list[int], settings: Settings) -> pl.DataFrame:
-    """The lake's events of these users, with the columns ``models.outcomes`` reads."""
+def lake_events_of(adopted: list[Adopted], settings: Settings) -> pl.DataFrame:
+    """The lake's events of the people who adopted these workflows, from the earliest day a measure looks at, with
+    the columns ``models.outcomes`` reads."""
     from features.lake import events
 
-    return events(settings).select(COLUMNS).filter(pl.col("user_id").is_in(users)).collect()
+    users = sorted({a.user_id for a in adopted})
+    since = min(a.adopted_at for a in adopted).astimezone(UTC) - timedelta(days=BEFORE_DAYS)
+    wanted = pl.col("user_id").is_in(users) & (pl.col("ts") >= since)
+    return events(settings).select(COLUMNS).filter(wanted).collect()
 
 
 def refresh_outcomes(
@@ -77,9 +81,9 @@ def refresh_outcomes(
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     adopted = adopted_workflows(engine)
-    if events is None:
-        events = lake_events_of(sorted({a.user_id for a in adopted}), settings or get_settings())
-    bodies = measure_all(events.select(COLUMNS), adopted, now) if adopted else []
+    if events is None and adopted:
+        events = lake_events_of(adopted, settings or get_settings())
+    bodies = measure_all(events.select(COLUMNS), adopted, now) if adopted and events is not None else []
     rows = [
         {"workflow_id": b["workflow_id"], "user_id": b["user_id"], "adopted_at": a.adopted_at,
          "verdict": b["verdict"], "now": now, "body": json.dumps(b)}
