@@ -158,12 +158,13 @@ def workflows_show(
     workflow_id: Annotated[int, typer.Argument(metavar="ID", min=1, max=2**63 - 1, help="the workflow's id")],
     user: UserOption = None,
 ) -> None:
-    """One workflow: its definition (JSON) and its versions."""
+    """One workflow: its definition (JSON), its versions, each device's approval and the measured outcome."""
     from serving import store
+    from serving.workflow_state import with_state
 
     user_id, _ = _user_id(user)
     with _scoped(user_id) as scoped:
-        workflow = store.get_workflow(scoped.conn, user_id, workflow_id)
+        workflow = with_state(scoped.conn, user_id, [store.get_workflow(scoped.conn, user_id, workflow_id)])[0]
         versions = store.workflow_versions(scoped.conn, user_id, workflow_id)
     origin = workflow["origin"] or {}
     typer.echo(f"workflow {workflow['id']} {workflow['name']!r}, version {workflow['version']}"
@@ -171,6 +172,14 @@ def workflows_show(
     typer.echo(json.dumps(workflow["definition"], indent=2))
     for v in versions:
         typer.echo(f"v{v['version']} {v['change']} {v['created_at']:%Y-%m-%d %H:%M}")
+    for a in workflow["approvals"]:
+        why = f": {a['reason']}" if a["reason"] else ""
+        typer.echo(f"{a['state']} on {a['device']} (v{a['version']}, {a['at']:%Y-%m-%d %H:%M}){why}")
+    outcome = workflow["outcome"]
+    adopted = workflow["adopted_at"]
+    typer.echo(
+        "outcome: " + (outcome["message"] if outcome else "measured at the next job run" if adopted else "not adopted")
+    )
 
 
 @friendly_errors

@@ -26,6 +26,7 @@ from tests.jobs.helpers import job_env
 from tests.models.outcome_history import agent_run, history
 from tests.serving.api_helpers import body, make_suggestion_factory, workflow
 from tests.serving.test_api_workflow_runs import send
+from tests.utils.cli import invoke
 from tests.utils.factories import Device, make_device
 
 
@@ -79,6 +80,10 @@ def test_outcomes_are_measured_from_the_lake_and_shown_and_ranked(jdb: LakeDB):
     assert adopted - timedelta(days=3) < adopted_at < adopted + timedelta(days=3)
     assert (idle["verdict"], idle["ok_runs"]) == ("unused", 1)
     assert idle["message"] == "unused: no successful run in the last 14 days; it could go"
+    shown_cli = invoke("workflows", "show", str(saving["id"]), "--user", person.user)
+    assert shown_cli.exit_code == 0, shown_cli.output
+    assert f"approved on {person.device} (v1, " in shown_cli.stdout
+    assert shown_cli.stdout.endswith(f"outcome: {good['message']}\n")
 
     # the next run keeps the date each verdict was first known (the ranker counts it from then on)
     with jdb.engine.connect() as conn:

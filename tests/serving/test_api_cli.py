@@ -53,6 +53,7 @@ def test_accept_then_the_workflow_is_listed_and_shown(device: Device, suggest: S
     assert f"from suggestion {sid}" in shown.stdout
     assert '"paths": [\n        "thesis/*.tex"' in shown.stdout
     assert "v1 create" in shown.stdout
+    assert shown.stdout.endswith("outcome: not adopted\n")  # no device approved it, no run reported yet
     again = invoke("suggestions", "feedback", sid, "dismiss", "--user", device.user)
     assert_one_line_failure(again, "was accepted", "[already_accepted]")
 
