@@ -10,9 +10,9 @@ from typing import Any
 import polars as pl
 import pytest
 
+from floyo.workflow_definition import validate_definition
 from serving.candidates import mine_candidates, user_activity
 from serving.suggest import build_suggestions
-from floyo.workflow_definition import validate_definition
 from tests.serving.helpers import START, daily, event, frame, noise
 
 DAYS = 21

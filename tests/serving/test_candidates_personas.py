@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from features.synth import generate
 from floyo.cli import app
 from floyo.demo_data import store
-from serving.recovery import EXPECTED
 from floyo.workflow_definition import validate_definition
+from serving.recovery import EXPECTED
 from tests.features.helpers import LakeDB
 from tests.jobs.helpers import job_env, job_rows
 
