@@ -1,6 +1,6 @@
 """Candidate patterns for suggestions, mined for every user at once from the lake's events (polars, vectorised).
 
-Events become items that say what happened to which KIND of file in which FOLDER, never which file:
+Events become items that say what happened (what a workflow did, ``meta.workflow_id``, is left out) to which KIND of file in which FOLDER, never which file:
 ``modify documents:thesis/*.tex``, ``create documents:downloads/*.pdf``, ``move documents:downloads/*.pdf →
 Papers/`` and ``run latexmk`` (``run git commit`` when the agent sends the subcommand in ``meta``). Chains of
 those items come from ``models.workflows.mine_workflows`` (support, confidence, lift, per-step windows and
@@ -74,6 +74,9 @@ def prepare(events: pl.DataFrame) -> pl.DataFrame:
         pl.col("ext").fill_null("").str.to_lowercase(), pl.col("root").fill_null(""), pl.col("path").fill_null(""),
         pl.col("meta").cast(pl.String),
     )  # fmt: skip
+    # what a workflow did (``meta.workflow_id``, reported by the agent) is no habit: mined, it would suggest again
+    # what already runs (a scheduled workflow's runs are a schedule pattern)
+    ev = ev.filter(pl.col("meta").str.json_path_match("$.workflow_id").is_null())
     folder = _folder()
     dest = pl.col("dest_path").fill_null("")
     dest_folder = pl.when(dest.str.contains("/")).then(dest.str.replace(r"/[^/]*$", "")).otherwise(pl.lit(""))

@@ -114,6 +114,19 @@ def test_a_nightly_backup_script_is_a_scheduled_job() -> None:
     assert [x["title"] for x in _suggest(rows) if x["template"] == "scheduled_job"] == [s["title"]]
 
 
+def test_what_a_workflow_ran_is_no_habit_to_suggest_again() -> None:
+    """The agent's runs of an adopted workflow (``meta.workflow_id``) are left out of the mining: a scheduled
+    workflow's nightly runs, or the runs after each save, must not come back as suggestions."""
+    rng = random.Random(4)
+    rows = noise(1, rng, DAYS)
+    nightly = [START + timedelta(days=d, hours=2, minutes=rng.uniform(-8, 8)) for d in range(DAYS)]
+    by_hand = [event(1, t, "run", "bin", tool="backup.sh", duration_s=40) for t in nightly]
+    assert any(s["template"] == "scheduled_job" for s in _suggest(rows + by_hand))  # the test could fail
+    meta = {"workflow_id": 3, "workflow_version": 1, "outcome": "ok", "run_id": "r"}
+    by_agent = [event(1, t, "run", "bin", tool="backup.sh", duration_s=40, meta=meta) for t in nightly]
+    assert not [s for s in _suggest(rows + by_agent) if "backup.sh" in s["title"]]
+
+
 @pytest.mark.parametrize("commit", [{"subcommand": "commit"}, None])
 def test_tests_then_git_commit_is_test_before_commit(commit: dict[str, str] | None) -> None:
     rng = random.Random(5)
