@@ -12,8 +12,8 @@ Per workflow, from the person's events (the lake's columns):
 - **minutes saved per week** = min(ok runs per week, max(0, manual before - manual after)) x the suggestion's
   measured seconds per occurrence / 60: a run counts only as far as the person stopped doing it by hand, and the
   drop counts only as far as the workflow ran. The interval takes the drop between the rates' interval ends.
-- **verdict**: ``measuring`` until ``VERDICT_DAYS`` after adoption; then ``unused`` (no ok run in the last
-  ``VERDICT_DAYS``: it could go), ``saving`` (minutes saved > 0), ``no_saving`` (it runs, but the manual pattern
+- **verdict**: ``measuring`` until the person was seen ``VERDICT_DAYS`` after adoption; then ``unused`` (no ok run
+  in the last ``VERDICT_DAYS`` they were seen: it could go), ``saving`` (minutes saved > 0), ``no_saving`` (it runs, but the manual pattern
   did not drop), or ``used`` (it runs; a workflow made by hand has no pattern to compare with).
 """
 
@@ -152,6 +152,7 @@ def measure(events: pl.DataFrame, adopted: Adopted, now: datetime) -> dict[str, 
         "adopted_at": at.isoformat(),
         "observed_until": end.isoformat(),
         "days_since_adoption": round((now - at).total_seconds() / 86400, 1),
+        "observed_days": round((end - at).total_seconds() / 86400, 1),
         "template": adopted.template,
         "runs": runs.height,
         "ok_runs": ok.height,
@@ -173,7 +174,8 @@ def measure(events: pl.DataFrame, adopted: Adopted, now: datetime) -> dict[str, 
         body["manual_before"] = None if before is None else asdict(before)
         body["manual_after"] = None if after is None else asdict(after)
         body |= _saved(before, after, body["ok_runs_per_week"], adopted.seconds_per_occurrence, after_weeks)
-    recent_ok = ok.filter(pl.col("ts") >= now - timedelta(days=VERDICT_DAYS)).height
+    # the last VERDICT_DAYS the person was seen (not the calendar's): a holiday is not disuse
+    recent_ok = ok.filter(pl.col("ts") >= end - timedelta(days=VERDICT_DAYS)).height
     return body | verdict(body, recent_ok, has_pattern=bool(adopted.steps))
 
 
@@ -199,7 +201,7 @@ def _saved(
 
 def verdict(body: Mapping[str, Any], recent_ok_runs: int, *, has_pattern: bool) -> dict[str, str]:
     """``verdict`` and ``message``: measuring, unused, saving, no_saving or used (module docstring)."""
-    days = float(body["days_since_adoption"])
+    days = float(body["observed_days"])
     if days < VERDICT_DAYS:
         left = math.ceil(VERDICT_DAYS - days)
         return {"verdict": "measuring", "message": f"measuring: a verdict in {left} day{'s' * (left != 1)}"}

@@ -99,6 +99,14 @@ def test_a_saving_never_exceeds_what_the_workflow_ran():
     assert body["verdict"] == "unused"  # and none in the last 14 days: it could go
 
 
+def test_a_holiday_is_not_disuse():
+    """Nothing at all for 15 days after three weeks of use: the verdict is judged on the days the person was seen."""
+    body = measure(frame(history(7, ADOPTED)), _adopted(), NOW + timedelta(days=15))
+    assert body["days_since_adoption"] == 36.0
+    assert body["verdict"] == "saving"
+    assert body == {**measure(frame(history(7, ADOPTED)), _adopted(), NOW), "days_since_adoption": 36.0}
+
+
 def test_a_workflow_that_never_runs_is_unused_and_could_go():
     body = measure(frame(history(8, ADOPTED, runs=False, manual_after=1.0)), _adopted(workflow_id=8), NOW)
     assert (body["runs"], body["ok_runs"]) == (0, 0)
@@ -114,7 +122,9 @@ def test_before_two_weeks_it_is_measuring_and_failures_are_counted():
     events.append(agent_run(7, ADOPTED + timedelta(days=1, hours=3), "cancelled"))
     body = measure(frame(events), _adopted(), ADOPTED + timedelta(days=5))
     assert body["verdict"] == "measuring"
-    assert body["message"] == "measuring: a verdict in 9 days"
+    # seen until the 5th day's last save (4.6 days after adoption): the verdict needs 14 days of the person's activity
+    assert body["observed_days"] == 4.6
+    assert body["message"] == "measuring: a verdict in 10 days"
     assert (body["failures"], body["runs"] - body["ok_runs"]) == (2, 3)
 
 
@@ -132,11 +142,11 @@ def test_each_workflow_is_measured_on_its_own_persons_events():
     mine = frame(history(7, ADOPTED), user_id=1)
     theirs = frame(history(9, ADOPTED, runs=False), user_id=2)
     other = Adopted(9, 2, ADOPTED, STEPS, SECONDS, "run_on_save")
-    nobody = Adopted(10, 3, ADOPTED, STEPS, SECONDS, "run_on_save")  # no events at all: measured, nothing found
+    nobody = Adopted(10, 3, ADOPTED, STEPS, SECONDS, "run_on_save")  # never seen since: no verdict yet
     import polars as pl
 
     bodies = measure_all(pl.concat([mine, theirs]), [_adopted(), other, nobody], NOW)
     assert [(b["workflow_id"], b["user_id"], b["verdict"]) for b in bodies] == [
-        (7, 1, "saving"), (9, 2, "unused"), (10, 3, "unused"),
+        (7, 1, "saving"), (9, 2, "unused"), (10, 3, "measuring"),
     ]  # fmt: skip
     assert bodies[2]["manual_before"] is None  # no time observed before adoption: no rate
