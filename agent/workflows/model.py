@@ -44,6 +44,10 @@ class RunRecord:
     output_tail: str = ""  # the last bytes of stdout+stderr (capped), decoded with replacement
     tool: str | None = None  # the program of the first run action (the event's ``tool``)
     error: str | None = None  # why it failed, in words
+    # where it ran, for the reported event (like the shell hook's): the root alias and the folder relative to it;
+    # None: derived from the trigger and the definition
+    root: str | None = None
+    cwd: str | None = None
 
     @property
     def duration_ms(self) -> int | None:
