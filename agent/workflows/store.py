@@ -1,0 +1,378 @@
+"""The agent's local record of its workflows: what the server sent, what the person approved or rejected, what the
+agent disabled, and every run. SQLite in the state folder (``workflows.sqlite3``, mode 600).
+
+What may run is decided here and nowhere else (``runnable``): approved by the person at the definition's current
+hash, enabled on the server, valid for this agent, not disabled here, and recording not paused. The server can
+disable a workflow or publish a new version, but it cannot make anything runnable: only ``approve`` writes an
+approval, and an approval of another hash does not count.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from agent.config import AgentConfig
+from agent.pause import PauseLog
+from agent.secure import private_dir, private_file
+from agent.workflows.model import Approved, RunRecord
+from floyo.errors import InvalidInput, NotFound
+from floyo.workflow_definition import WorkflowDefinition, definition_hash, validate_definition
+
+log = logging.getLogger(__name__)
+
+STORE_NAME = "workflows.sqlite3"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS workflows (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, enabled INTEGER NOT NULL,
+    name TEXT NOT NULL, definition BLOB NOT NULL, hash TEXT, invalid TEXT, synced_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS approvals (workflow_id INTEGER PRIMARY KEY, hash TEXT NOT NULL, version INTEGER NOT NULL,
+    argv BLOB NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rejections (workflow_id INTEGER PRIMARY KEY, hash TEXT NOT NULL, version INTEGER NOT NULL,
+    at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS disables (workflow_id INTEGER PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, workflow_id INTEGER NOT NULL, version INTEGER NOT NULL,
+    body BLOB NOT NULL, session TEXT NOT NULL, finished INTEGER NOT NULL DEFAULT 0,
+    reported INTEGER NOT NULL DEFAULT 0, started_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow_id, started_at);
+CREATE TABLE IF NOT EXISTS notices (workflow_id INTEGER PRIMARY KEY, body BLOB NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL NOT NULL);
+"""
+MAX_RUNS_KEPT = 5000  # run records kept locally (the server keeps every reported run)
+
+
+@dataclass(frozen=True)
+class LocalWorkflow:
+    """One synced workflow as the person sees it here: its state and why."""
+
+    id: int
+    version: int
+    name: str
+    definition: dict[str, Any]
+    hash: str | None
+    state: str  # pending | approved | disabled | rejected
+    reason: str | None  # why disabled, or why pending again
+    server_enabled: bool
+    approved_version: int | None
+    argv: dict[int, list[str]]
+
+
+class WorkflowStore:
+    """The local workflow store; implements the engine's ``WorkflowSource`` and ``RunSink``. Thread-safe (one
+    SQLite connection per thread); several processes (the agent, the CLI) share the file."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.path = config.state_dir / STORE_NAME
+        self.pauses = PauseLog(config.state_dir)
+        self.session = uuid.uuid4().hex  # runs started by this process; the others are a dead agent's
+        self._local = threading.local()
+        self._reporter: Any = None
+        if not self.path.exists():
+            private_dir(self.path.parent)
+            private_file(self.path)
+        with self._tx() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    # --- plumbing
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL" if self.config.fsync == "full" else "PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _changed(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO meta VALUES ('generation', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1")
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # --- WorkflowSource
+    def generation(self) -> int:
+        """Changes whenever ``runnable()`` may have changed: a sync, an approval, a disable, a pause or resume."""
+        row = self._db().execute("SELECT value FROM meta WHERE name = 'generation'").fetchone()
+        return int(row[0] if row else 0) * 2 + int(self.paused())
+
+    def paused(self) -> bool:
+        """The kill switch (`floyo agent pause`): nothing starts, running processes are stopped."""
+        return self.pauses.paused_now()
+
+    def runnable(self) -> list[Approved]:
+        """The workflows that may run now (none while paused)."""
+        if self.paused():
+            return []
+        rows = (
+            self._db()
+            .execute(
+                """SELECT w.id, w.version, w.definition, w.hash, a.argv FROM workflows w
+               JOIN approvals a ON a.workflow_id = w.id AND a.hash = w.hash
+               WHERE w.enabled AND w.invalid IS NULL
+               AND NOT EXISTS (SELECT 1 FROM disables d WHERE d.workflow_id = w.id) ORDER BY w.id"""
+            )
+            .fetchall()
+        )
+        return [
+            Approved(int(i), int(v), WorkflowDefinition.model_validate(orjson.loads(d)), str(h), _argv(a))
+            for i, v, d, h, a in rows
+        ]
+
+    # --- what the server says
+    def apply_sync(self, workflows: list[dict[str, Any]]) -> None:
+        """Replace the synced copy with the server's list: new versions, enabled flags; gone = removed here."""
+        now = time.time()
+        rows = [_synced_row(w, now) for w in workflows]
+        with self._tx() as db:
+            before = {r[0]: r[1:] for r in db.execute("SELECT id, version, enabled, hash, invalid FROM workflows")}
+            db.execute("DELETE FROM workflows")
+            db.executemany("INSERT INTO workflows VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            after = {r[0]: (r[1], r[2], r[5], r[6]) for r in rows}
+            if before != after:
+                self._changed(db)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('synced_at', ?)", (now,))
+        for row in rows:
+            if row[6] is not None and before.get(row[0], (None,) * 4)[3] != row[6]:
+                log.warning("workflow %d refused by the agent, it will not run: %s", row[0], row[6])
+
+    def synced_at(self) -> float | None:
+        """When the list was last fetched from the server."""
+        row = self._db().execute("SELECT value FROM meta WHERE name = 'synced_at'").fetchone()
+        return None if row is None else float(row[0])
+
+    # --- what the person says
+    def workflows(self) -> list[LocalWorkflow]:
+        """Every synced workflow with its local state."""
+        rows = (
+            self._db()
+            .execute(
+                """SELECT w.id, w.version, w.name, w.definition, w.hash, w.enabled, w.invalid,
+                      a.hash, a.version, a.argv, r.hash, d.reason
+               FROM workflows w LEFT JOIN approvals a ON a.workflow_id = w.id
+               LEFT JOIN rejections r ON r.workflow_id = w.id LEFT JOIN disables d ON d.workflow_id = w.id
+               ORDER BY w.id"""
+            )
+            .fetchall()
+        )
+        return [_local(row) for row in rows]
+
+    def get(self, workflow_id: int) -> LocalWorkflow:
+        """One synced workflow, or NotFound."""
+        for workflow in self.workflows():
+            if workflow.id == workflow_id:
+                return workflow
+        raise NotFound("no_such_workflow", f"no workflow {workflow_id} on this machine (`floyo agent workflows`)")
+
+    def approve(self, workflow: LocalWorkflow, argv: dict[int, list[str]] | None = None) -> None:
+        """Approve ``workflow`` as shown to the person (its hash); clears a rejection and a local disable."""
+        if workflow.hash is None:
+            raise InvalidInput("invalid_workflow", f"workflow {workflow.id} cannot run here: {workflow.reason}")
+        body = orjson.dumps({str(k): v for k, v in (argv or {}).items()})
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO approvals VALUES (?, ?, ?, ?, ?)",
+                (workflow.id, workflow.hash, workflow.version, body, time.time()),
+            )
+            db.execute("DELETE FROM rejections WHERE workflow_id = ?", (workflow.id,))
+            db.execute("DELETE FROM disables WHERE workflow_id = ?", (workflow.id,))
+            self._notice(db, workflow.id, workflow.version, workflow.hash, "approved")
+            self._changed(db)
+
+    def reject(self, workflow: LocalWorkflow) -> None:
+        """Reject ``workflow`` at its hash (a changed definition asks again); an approval is withdrawn."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?)",
+                (workflow.id, workflow.hash or "", workflow.version, time.time()),
+            )
+            db.execute("DELETE FROM approvals WHERE workflow_id = ?", (workflow.id,))
+            self._notice(db, workflow.id, workflow.version, workflow.hash, "rejected")
+            self._changed(db)
+
+    # --- RunSink
+    def disable(self, workflow_id: int, reason: str) -> None:
+        """The agent disables a workflow (repeated failures…): not runnable until approved again; the server is told."""
+        row = self._db().execute("SELECT version, hash FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO disables VALUES (?, ?, ?)", (workflow_id, reason[:500], time.time()))
+            if row is not None:
+                self._notice(db, workflow_id, int(row[0]), row[1], "disabled", reason)
+            self._changed(db)
+        log.warning("workflow %d disabled on this machine: %s", workflow_id, reason)
+
+    def started(self, run: RunRecord) -> None:
+        """Record a run as started before its process starts (a crash leaves it to be reported as interrupted)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO runs (run_id, workflow_id, version, body, session, started_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (run.run_id, run.workflow_id, run.version, _body(run), self.session, run.started_at),
+            )
+
+    def finished(self, run: RunRecord) -> None:
+        """Record the outcome, then queue its ``run`` event (its id derives from the run id: a re-report is a
+        duplicate the server stores once), then mark it reported."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, workflow_id, version, body, session, finished, started_at) "
+                "VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (run_id) DO UPDATE SET body = excluded.body, finished = 1",
+                (run.run_id, run.workflow_id, run.version, _body(run), self.session, run.started_at),
+            )
+        try:
+            self._report([run])
+        except (sqlite3.Error, OSError) as exc:  # recorded as finished: reported by the next ``report_pending``
+            log.error("could not queue the report of run %s: %s", run.run_id, exc)
+
+    def recover(self) -> int:
+        """At the agent's start: runs another (dead) agent process left started are finished as ``interrupted``;
+        every finished run not yet reported is reported. Returns how many runs were reported."""
+        with self._tx() as db:
+            stale = db.execute("SELECT body FROM runs WHERE NOT finished AND session != ?", (self.session,)).fetchall()
+            for (body,) in stale:
+                run = _run(body)
+                run.outcome, run.error = "interrupted", "the agent stopped during the run"
+                db.execute("UPDATE runs SET body = ?, finished = 1 WHERE run_id = ?", (_body(run), run.run_id))
+            cutoff = db.execute("SELECT rowid FROM runs ORDER BY rowid DESC LIMIT 1 OFFSET ?", (MAX_RUNS_KEPT,))
+            old = cutoff.fetchone()
+            if old is not None:
+                db.execute("DELETE FROM runs WHERE rowid <= ? AND reported", (old[0],))
+        if stale:
+            log.warning("%d workflow run(s) were interrupted by the agent's stop; reported as such", len(stale))
+        return self.report_pending()
+
+    def report_pending(self) -> int:
+        """Queue the ``run`` events of finished runs not reported yet; returns how many."""
+        pending = [_run(b) for (b,) in self._db().execute("SELECT body FROM runs WHERE finished AND NOT reported")]
+        self._report(pending)
+        return len(pending)
+
+    def _report(self, runs: list[RunRecord]) -> None:
+        if not runs:
+            return
+        from agent.workflows.report import Reporter
+
+        if self._reporter is None:
+            self._reporter = Reporter(self.config)
+        self._reporter.report(runs, self._definitions({r.workflow_id for r in runs}))
+        with self._tx() as db:
+            db.executemany("UPDATE runs SET reported = 1 WHERE run_id = ?", [(r.run_id,) for r in runs])
+
+    def _definitions(self, ids: set[int]) -> dict[int, dict[str, Any]]:
+        marks = ",".join("?" * len(ids))
+        rows = self._db().execute(f"SELECT id, definition FROM workflows WHERE id IN ({marks})", tuple(ids))
+        return {int(i): orjson.loads(d) for i, d in rows}
+
+    def runs(self, workflow_id: int | None = None, *, limit: int = 20) -> list[tuple[RunRecord, bool]]:
+        """Recent runs (newest first) with whether each was reported."""
+        where, args = ("WHERE workflow_id = ?", (workflow_id,)) if workflow_id is not None else ("", ())
+        rows = self._db().execute(
+            f"SELECT body, reported FROM runs {where} ORDER BY started_at DESC LIMIT ?", (*args, limit)
+        )
+        return [(_run(body), bool(reported)) for body, reported in rows]
+
+    # --- telling the server
+    @staticmethod
+    def _notice(
+        db: sqlite3.Connection, workflow_id: int, version: int, hash_: str | None, state: str, reason: str = ""
+    ) -> None:
+        body: dict[str, Any] = {"version": version, "definition_hash": hash_ or "", "state": state}
+        if reason:
+            body["reason"] = reason[:500]
+        # one per workflow: the latest decision is the one the server must know
+        db.execute("INSERT OR REPLACE INTO notices VALUES (?, ?, ?)", (workflow_id, orjson.dumps(body), time.time()))
+
+    def notices(self) -> list[tuple[int, dict[str, Any], float]]:
+        """Decisions the server has not acknowledged yet: (workflow id, body of PUT …/approval, when)."""
+        rows = self._db().execute("SELECT workflow_id, body, at FROM notices ORDER BY at")
+        return [(int(i), orjson.loads(b), float(at)) for i, b, at in rows]
+
+    def notice_sent(self, workflow_id: int, at: float) -> None:
+        """The server answered for this decision (unless a newer one replaced it meanwhile)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM notices WHERE workflow_id = ? AND at = ?", (workflow_id, at))
+
+
+def _argv(blob: bytes) -> dict[int, list[str]]:
+    return {int(k): [str(a) for a in v] for k, v in orjson.loads(blob).items()}
+
+
+def _body(run: RunRecord) -> bytes:
+    return orjson.dumps(run.__dict__)
+
+
+def _run(body: bytes) -> RunRecord:
+    fields = set(RunRecord.__dataclass_fields__)
+    return RunRecord(**{k: v for k, v in orjson.loads(body).items() if k in fields})
+
+
+def _synced_row(workflow: dict[str, Any], now: float) -> tuple[Any, ...]:
+    """One row of ``workflows`` from the server's answer; a definition this agent refuses is kept, marked invalid."""
+    definition = workflow.get("definition") or {}
+    try:
+        canonical, hash_, invalid = validate_definition(definition), definition_hash(definition), None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "definition"
+        canonical, hash_ = definition, None
+        invalid = f"refused by the agent: {where}: {first['msg'].removeprefix('Value error, ')}"
+    enabled = bool(workflow.get("enabled", True)) and bool(canonical.get("enabled", True))
+    name = str(workflow.get("name") or canonical.get("name") or "")
+    return (int(workflow["id"]), int(workflow["version"]), int(enabled), name, orjson.dumps(canonical), hash_,
+            invalid, now)  # fmt: skip
+
+
+def _local(row: tuple[Any, ...]) -> LocalWorkflow:
+    wid, version, name, definition, hash_, enabled, invalid, a_hash, a_version, a_argv, r_hash, d_reason = row
+    approved = a_hash is not None and a_hash == hash_
+    state, reason = "pending", None
+    if r_hash is not None and r_hash == (hash_ or ""):
+        state = "rejected"
+    elif invalid is not None:
+        state, reason = "disabled", str(invalid)
+    elif d_reason is not None:
+        state, reason = "disabled", f"disabled on this machine: {d_reason}"
+    elif not enabled:
+        state, reason = "disabled", "disabled on the server" + ("" if approved else " (and not approved here)")
+    elif approved:
+        state = "approved"
+    elif a_hash is not None:
+        reason = f"changed since you approved version {a_version}: approve it again to run it"
+    return LocalWorkflow(
+        int(wid), int(version), str(name), orjson.loads(definition), hash_, state, reason, bool(enabled),
+        int(a_version) if approved else None, _argv(a_argv) if approved and a_argv else {},
+    )  # fmt: skip
+
+
+def store_exists(config: AgentConfig) -> bool:
+    """Whether this state folder has a workflow store yet (the CLI does not create one just to read it)."""
+    return os.path.exists(config.state_dir / STORE_NAME)
