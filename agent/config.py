@@ -26,16 +26,16 @@ class AgentConfig:
     privacy: bool = False
     privacy_key: str | None = None
     capture_opens: bool = True
+    workflow_poll_seconds: float = 10.0  # how often the agent fetches its workflows from the server
+    history_days: int = 90  # the local command history (never sent) keeps this many days…
+    history_max_lines: int = 20_000  # …and at most this many command lines
+    activity_days: int = 14  # the local activity log (for `floyo agent dry-run`) keeps this many days
     debounce_seconds: float = 0.5
     max_delay_seconds: float = 10.0
     fsync: str = "normal"
     max_spool_events: int = 1_000_000
     backoff_max_seconds: float = 60.0
     poll_interval_seconds: float = 30.0
-    workflow_poll_seconds: float = 10.0  # how often the agent fetches its workflows from the server
-    history_days: int = 90  # the local command history (never sent) keeps this many days…
-    history_max_lines: int = 20_000  # …and at most this many command lines
-    activity_days: int = 14  # the local activity log (for `floyo agent dry-run`) keeps this many days
     config_file: Path | None = None
 
     @property

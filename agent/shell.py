@@ -22,6 +22,7 @@ from agent.filters import PathFilter
 from agent.pause import PauseLog
 from agent.spool import Spool
 from agent.wire import WireMaker
+from agent.workflows.history import CommandHistory
 
 OUTSIDE_ROOTS = "shell"
 
@@ -124,8 +125,8 @@ def running_agent_config(config: AgentConfig) -> AgentConfig:
     )
 
 
-def locate(config: AgentConfig, cwd: Path) -> tuple[str, str]:
-    """(root alias, folder relative to it) for ``cwd``; excluded folders and folders outside roots give ''."""
+def place(config: AgentConfig, cwd: Path) -> tuple[str, str, bool]:
+    """(root alias, folder relative to it, excluded) for ``cwd``; outside every root: (``shell``, '', True)."""
     resolved = cwd.resolve()
     for alias, root in sorted(config.roots.items(), key=lambda item: -len(item[1].parts)):  # innermost first
         try:
@@ -133,9 +134,15 @@ def locate(config: AgentConfig, cwd: Path) -> tuple[str, str]:
         except ValueError:
             continue
         rel = "" if rel == "." else rel
-        excluded = rel and PathFilter(root, user_globs=config.exclude).excluded(rel, is_dir=True)
-        return alias, "" if excluded else rel
-    return OUTSIDE_ROOTS, ""
+        excluded = bool(rel) and PathFilter(root, user_globs=config.exclude).excluded(rel, is_dir=True)
+        return alias, rel, excluded
+    return OUTSIDE_ROOTS, "", True
+
+
+def locate(config: AgentConfig, cwd: Path) -> tuple[str, str]:
+    """(root alias, folder relative to it) for ``cwd``; excluded folders and folders outside roots give ''."""
+    alias, rel, excluded = place(config, cwd)
+    return alias, "" if excluded else rel
 
 
 def record_run(
@@ -159,7 +166,10 @@ def record_run(
     if command is None:
         return False
     config = running_agent_config(config)
-    root, rel = locate(config, cwd)
+    root, rel, excluded = place(config, cwd)
+    if not excluded:  # the whole line, for `floyo agent approve` here only: never spooled, never sent
+        CommandHistory(config).record(root=root, folder=rel, command_line=command_line, at=started)
+    rel = "" if excluded else rel
     wire = WireMaker(config.key() if config.privacy else None)
     decided = {"kind": "run", "path": rel, "wall": started, "tool": command.tool, "exit_code": exit_code,
                "duration_ms": duration_ms, "meta": {"subcommand": command.subcommand} if command.subcommand else None}  # fmt: skip

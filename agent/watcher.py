@@ -16,7 +16,6 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,9 +143,6 @@ class Watcher:
         self._observer: Any = None
         self._overflow_filter = _OverflowFilter(self.overflow)
         self._rescans_due: list[float] = []
-        # called with (root alias, decided events in clear: kind, path, dest_path, wall…) once they are spooled:
-        # the workflow engine's triggers and the local activity log
-        self.listeners: list[Callable[[str, list[dict[str, Any]]], None]] = []
 
     def _event_filter(self) -> list[type[FileSystemEvent]]:
         kinds: list[type[FileSystemEvent]] = [
@@ -287,11 +283,9 @@ class Watcher:
                     if not (out.events or out.upserts or out.deletes):
                         break
                     # judged by when each happened, not by the mode now: a file written just after `resume` counts
-                    decided = [e for e in out.events if not self.pauses.paused_at(e["since"])]
-                    events = [self.wire.make(alias, e) for e in decided]
+                    events = [self.wire.make(alias, e) for e in out.events if not self.pauses.paused_at(e["since"])]
                     self._held = (alias, events, out)
                     total += self._append(alias, events, out)
-                    self._tell(alias, decided)
         except sqlite3.OperationalError as exc:
             self._spool_failed(exc)
         if total > FLUSH_SLICE:
@@ -307,16 +301,6 @@ class Watcher:
             self.spool_error = None
         self.wake.set()
         return kept
-
-    def _tell(self, alias: str, decided: list[dict[str, Any]]) -> None:
-        """Hand what was recorded to the listeners; one that fails is logged, never stops the recording."""
-        if not decided:
-            return
-        for listener in self.listeners:
-            try:
-                listener(alias, decided)
-            except Exception:
-                log.exception("a listener of recorded events failed")
 
     def _spool_failed(self, exc: sqlite3.OperationalError) -> None:
         message = f"cannot write the spool {self.spool.path}: {exc}"
