@@ -36,6 +36,7 @@ def _errors(func: F) -> F:
     """One line on stderr and exit 1 for expected failures; ``friendly_errors`` without its database imports (the
     agent's RSS matters), and with OSError, which the agent meets on files."""
     import functools
+    import sqlite3
 
     from floyo.errors import FloyoError
 
@@ -45,7 +46,7 @@ def _errors(func: F) -> F:
             return func(*args, **kwargs)
         except FloyoError as exc:
             message = f"{exc.message} [{exc.code}]"
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, sqlite3.Error) as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise fail(message)
 
@@ -128,20 +129,24 @@ def _set_pause(config: str | None, state_dir: str | None, paused: bool) -> None:
     from agent.pause import PauseLog
 
     PauseLog(_config(config, state_dir).state_dir).switch(paused)
-    typer.echo("recording paused: nothing is captured until `floyo agent resume`" if paused else "recording resumed")
+    typer.echo(
+        "paused: nothing is recorded and no workflow runs (running ones are stopped) until `floyo agent resume`"
+        if paused
+        else "resumed: recording, and approved workflows run again"
+    )
 
 
 @agent_app.command("pause")
 @_errors
 def pause(config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
-    """Stop recording (files and commands) until `floyo agent resume`; nothing is captured in between."""
+    """The kill switch: stop recording (files and commands) and every workflow run until `floyo agent resume`."""
     _set_pause(config, state_dir, True)
 
 
 @agent_app.command("resume")
 @_errors
 def resume(config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
-    """Record again after `floyo agent pause`."""
+    """Record again, and let approved workflows run again, after `floyo agent pause`."""
     _set_pause(config, state_dir, False)
 
 
@@ -234,4 +239,6 @@ def install_service(
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the ``floyo`` app."""
+    import agent.workflows.cli  # noqa: F401  (its commands register on agent_app)
+
     app.add_typer(agent_app, name="agent")

@@ -1,0 +1,213 @@
+"""`floyo agent workflows | approve | reject | runs | dry-run`: the person's side of the workflows on this machine.
+
+Registered on ``agent_app`` when ``agent.cli`` is imported; heavy imports stay inside the commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from agent.cli import ConfigOpt, StateOpt, _config, _errors, agent_app
+from floyo.cli_support import fail
+
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
+    from agent.workflows.store import LocalWorkflow, WorkflowStore
+
+IdArg = Annotated[int, typer.Argument(min=1, help="the workflow's id (`floyo agent workflows`)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def _setup(config: str | None, state_dir: str | None) -> tuple[AgentConfig, WorkflowStore]:
+    """The config of the agent running on this state folder (its server and token) and the local store."""
+    from dataclasses import replace
+
+    import orjson
+
+    from agent.shell import running_agent_config
+    from agent.workflows.store import WorkflowStore
+
+    cfg = running_agent_config(_config(config, state_dir))
+    if not cfg.server:  # an agent started with --server: its status names it
+        with contextlib.suppress(OSError, orjson.JSONDecodeError):
+            cfg = replace(cfg, server=orjson.loads(cfg.status_path.read_bytes()).get("server"))
+    return cfg, WorkflowStore(cfg)
+
+
+def _sync(cfg: AgentConfig, store: WorkflowStore, *, quiet: bool = False) -> str | None:
+    """Sync with the server now; None when done, else why not (also said on stderr unless ``quiet``)."""
+    from agent.workflows.sync import SyncError, sync_now
+
+    try:
+        sync_now(cfg, store, timeout=5.0)
+        return None
+    except SyncError as exc:
+        if not quiet:
+            synced = store.synced_at()
+            when = "never synced" if synced is None else f"the list as last synced, {_ago(synced)}"
+            typer.echo(f"warning: {exc.message}; showing {when}", err=True)
+        return exc.message
+
+
+def _ago(ts: float) -> str:
+    import time
+
+    seconds = max(0, int(time.time() - ts))
+    return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago"
+
+
+def _paused_note(store: WorkflowStore) -> None:
+    if store.paused():
+        typer.echo("paused: nothing is recorded and no workflow runs until `floyo agent resume`")
+
+
+@agent_app.command("workflows")
+@_errors
+def workflows(config: ConfigOpt = None, state_dir: StateOpt = None, as_json: JsonOpt = False) -> None:
+    """The workflows synced to this machine: id, version, state (pending, approved, disabled, rejected), trigger
+    and exactly what each would run."""
+    import orjson
+
+    from agent.workflows.present import workflow_doc, workflow_lines
+
+    cfg, store = _setup(config, state_dir)
+    unsynced = _sync(cfg, store, quiet=as_json)
+    listed = store.workflows()
+    if as_json:
+        doc = {"paused": store.paused(), "synced": unsynced is None, "sync_error": unsynced,
+               "synced_at": store.synced_at(), "workflows": [workflow_doc(w) for w in listed]}  # fmt: skip
+        typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+        return
+    _paused_note(store)
+    if not listed:
+        typer.echo("no workflows yet: accept a suggestion in the dashboard, or POST /api/v1/workflows")
+    for workflow in listed:
+        typer.echo("\n".join(workflow_lines(workflow)))
+
+
+def _command_for(
+    cfg: AgentConfig, workflow: LocalWorkflow, index: int, given: str | None, yes: bool
+) -> list[str] | None:
+    """The argv to approve for a suggested ``run`` action: given, else proposed from the local history (the person
+    confirms or types another), else None (the definition's own command)."""
+    import posixpath
+    import shlex
+
+    from agent.workflows.history import CommandHistory, argv_of
+    from agent.workflows.present import first_root
+
+    action = workflow.definition["actions"][index]
+    if given is not None:
+        return _checked(argv_of(given), given)
+    root, cwd = first_root(workflow.definition) or next(iter(cfg.roots), ""), action.get("cwd", ".")
+    folder = "" if cwd == "." or "{" in cwd else posixpath.normpath(cwd)
+    tool = posixpath.basename(action["command"][0])
+    proposed = CommandHistory(cfg).propose(root=root, folder=folder, tool=tool)
+    where = f"{root}:{folder or '.'}"
+    if proposed is None:
+        typer.echo(f"action {index + 1}: no `{tool}` command line in your local history of {where}: "
+                   f"it runs `{shlex.join(action['command'])}`")  # fmt: skip
+        return None
+    typer.echo(f"action {index + 1}: from your local history of {where} (never sent): `{shlex.join(proposed)}`")
+    if yes or typer.confirm("run this command line?", default=True):
+        return _checked(proposed, shlex.join(proposed))
+    line = typer.prompt("the command line to run instead")
+    return _checked(argv_of(line), line)
+
+
+def _checked(argv: list[str] | None, line: str) -> list[str]:
+    """``argv`` if the agent may run it as an approved ``run`` action (the definition's own rules), else a failure."""
+    from pydantic import ValidationError
+
+    from floyo.workflow_definition import RunAction
+
+    if argv is None:
+        raise fail(f"not a plain command line (a pipe, a redirection, a list?): {line}")
+    try:
+        RunAction(type="run", command=argv)
+    except ValidationError as exc:
+        raise fail(f"cannot run {line!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    return argv
+
+
+@agent_app.command("approve")
+@_errors
+def approve(
+    workflow_id: IdArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="approve without asking (and take the proposals)")] = False,
+    command: Annotated[
+        str | None, typer.Option(help="for a suggested run action: the command line to run (instead of proposing)")
+    ] = None,
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Show a workflow's exact definition and approve it to run on this machine (that version only)."""
+    import orjson
+
+    from agent.workflows.present import workflow_lines
+
+    cfg, store = _setup(config, state_dir)
+    _sync(cfg, store)
+    workflow = store.get(workflow_id)
+    if workflow.hash is None:
+        raise fail(f"workflow {workflow_id} cannot run here: {workflow.reason}")
+    typer.echo(orjson.dumps(workflow.definition, option=orjson.OPT_INDENT_2).decode())
+    argv: dict[int, list[str]] = {}
+    for index, action in enumerate(workflow.definition["actions"]):
+        if action.get("type") == "run" and action.get("args_from_history"):
+            chosen = _command_for(cfg, workflow, index, command, yes)
+            if chosen is not None:
+                argv[index] = chosen
+    from dataclasses import replace
+
+    typer.echo("\n".join(workflow_lines(replace(workflow, argv=argv))))
+    if not yes and not typer.confirm(f"approve workflow {workflow_id} version {workflow.version}?", default=False):
+        raise fail("not approved", 1)
+    store.approve(workflow, argv)
+    told = _sync(cfg, store, quiet=True) is None
+    typer.echo(f"approved: workflow {workflow_id} v{workflow.version} runs when its trigger fires"
+               + ("" if told else " (the agent tells the server when it can reach it)"))  # fmt: skip
+    _paused_note(store)
+
+
+@agent_app.command("reject")
+@_errors
+def reject(workflow_id: IdArg, config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
+    """Refuse a workflow on this machine (a changed definition asks again); an approval is withdrawn."""
+    cfg, store = _setup(config, state_dir)
+    _sync(cfg, store, quiet=True)
+    workflow = store.get(workflow_id)
+    store.reject(workflow)
+    told = _sync(cfg, store, quiet=True) is None
+    typer.echo(f"rejected: workflow {workflow_id} v{workflow.version} will not run here"
+               + ("" if told else " (the agent tells the server when it can reach it)"))  # fmt: skip
+
+
+@agent_app.command("runs")
+@_errors
+def runs(
+    workflow_id: Annotated[int | None, typer.Argument(min=1, help="only this workflow's runs")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="how many, newest first")] = 20,
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The runs recorded on this machine, newest first: start, outcome, exit code, duration, error."""
+    import orjson
+
+    from agent.workflows.present import run_doc, run_line
+
+    _, store = _setup(config, state_dir)
+    found = store.runs(workflow_id, limit=limit)
+    if workflow_id is not None and not found:
+        store.get(workflow_id)  # an id never seen here is an error, not "no runs"
+    if as_json:
+        typer.echo(orjson.dumps([run_doc(r, s) for r, s in found], option=orjson.OPT_INDENT_2).decode())
+        return
+    if not found:
+        typer.echo("no runs yet" + ("" if workflow_id is None else f" of workflow {workflow_id}"))
+    for run, reported in found:
+        typer.echo(run_line(run, reported))
