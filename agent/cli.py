@@ -7,54 +7,17 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from agent.cli_options import ConfigOpt, StateOpt
+from agent.cli_options import load_cli_config as _config
+from agent.cli_options import one_line_errors as _errors
 from floyo.cli_support import fail
 
 if TYPE_CHECKING:
-    from agent.config import AgentConfig
+    pass
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 agent_app = typer.Typer(help="The watcher agent: capture file and command activity and send it to Floyo.")
-
-CONFIG_HELP = "agent config file (default FLOYO_AGENT_CONFIG, ~/.config/floyo/agent.toml)"
-STATE_HELP = "state folder: spool, status, pause flag (default FLOYO_AGENT_STATE_DIR, $FLOYO_DATA_DIR/agent)"
-
-
-def _config(config: str | None, state_dir: str | None, **overrides: Any) -> AgentConfig:
-    from pathlib import Path
-
-    from agent.config import load_config
-
-    return load_config(
-        Path(config).expanduser() if config else None,
-        state_dir=Path(state_dir).expanduser() if state_dir else None,
-        **overrides,
-    )
-
-
-def _errors(func: F) -> F:
-    """One line on stderr and exit 1 for expected failures; ``friendly_errors`` without its database imports (the
-    agent's RSS matters), and with OSError, which the agent meets on files."""
-    import functools
-    import sqlite3
-
-    from floyo.errors import FloyoError
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except FloyoError as exc:
-            message = f"{exc.message} [{exc.code}]"
-        except (OSError, ValueError, sqlite3.Error) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise fail(message)
-
-    return wrapper  # type: ignore[return-value]
-
-
-ConfigOpt = Annotated[str | None, typer.Option(help=CONFIG_HELP)]
-StateOpt = Annotated[str | None, typer.Option(help=STATE_HELP)]
 
 
 @agent_app.command("watch")
@@ -239,6 +202,7 @@ def install_service(
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the ``floyo`` app."""
-    import agent.workflows.cli  # noqa: F401  (its commands register on agent_app)
+    from agent.workflows.cli import register as register_workflows
 
+    register_workflows(agent_app)
     app.add_typer(agent_app, name="agent")

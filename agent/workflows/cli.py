@@ -1,6 +1,6 @@
 """`floyo agent workflows | approve | reject | runs | dry-run`: the person's side of the workflows on this machine.
 
-Registered on ``agent_app`` when ``agent.cli`` is imported; heavy imports stay inside the commands.
+``register`` adds them to ``floyo agent``; heavy imports stay inside the commands.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from agent.cli import ConfigOpt, StateOpt, _config, _errors, agent_app
+from agent.cli_options import ConfigOpt, StateOpt
+from agent.cli_options import load_cli_config as _config
+from agent.cli_options import one_line_errors as _errors
 from floyo.cli_support import fail
 
 if TYPE_CHECKING:
@@ -64,7 +66,6 @@ def _paused_note(store: WorkflowStore) -> None:
         typer.echo("paused: nothing is recorded and no workflow runs until `floyo agent resume`")
 
 
-@agent_app.command("workflows")
 @_errors
 def workflows(config: ConfigOpt = None, state_dir: StateOpt = None, as_json: JsonOpt = False) -> None:
     """The workflows synced to this machine: id, version, state (pending, approved, disabled, rejected), trigger
@@ -86,6 +87,21 @@ def workflows(config: ConfigOpt = None, state_dir: StateOpt = None, as_json: Jso
         typer.echo("no workflows yet: accept a suggestion in the dashboard, or POST /api/v1/workflows")
     for workflow in listed:
         typer.echo("\n".join(workflow_lines(workflow)))
+
+
+def _find(store: WorkflowStore, workflow_id: int, unsynced: str | None) -> LocalWorkflow:
+    """The workflow as synced; not found and not synced: one line saying both."""
+    from floyo.errors import NotFound
+
+    try:
+        workflow = store.get(workflow_id)
+    except NotFound as exc:
+        if unsynced is None:
+            raise
+        raise fail(f"no workflow {workflow_id} on this machine, and the server could not be asked: {unsynced}") from exc
+    if unsynced is not None:
+        typer.echo(f"warning: {unsynced}; this is the definition as last synced", err=True)
+    return workflow
 
 
 def _command_for(
@@ -133,7 +149,6 @@ def _checked(argv: list[str] | None, line: str) -> list[str]:
     return argv
 
 
-@agent_app.command("approve")
 @_errors
 def approve(
     workflow_id: IdArg,
@@ -150,8 +165,7 @@ def approve(
     from agent.workflows.present import workflow_lines
 
     cfg, store = _setup(config, state_dir)
-    _sync(cfg, store)
-    workflow = store.get(workflow_id)
+    workflow = _find(store, workflow_id, _sync(cfg, store, quiet=True))
     if workflow.hash is None:
         raise fail(f"workflow {workflow_id} cannot run here: {workflow.reason}")
     typer.echo(orjson.dumps(workflow.definition, option=orjson.OPT_INDENT_2).decode())
@@ -173,20 +187,17 @@ def approve(
     _paused_note(store)
 
 
-@agent_app.command("reject")
 @_errors
 def reject(workflow_id: IdArg, config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
     """Refuse a workflow on this machine (a changed definition asks again); an approval is withdrawn."""
     cfg, store = _setup(config, state_dir)
-    _sync(cfg, store, quiet=True)
-    workflow = store.get(workflow_id)
+    workflow = _find(store, workflow_id, _sync(cfg, store, quiet=True))
     store.reject(workflow)
     told = _sync(cfg, store, quiet=True) is None
     typer.echo(f"rejected: workflow {workflow_id} v{workflow.version} will not run here"
                + ("" if told else " (the agent tells the server when it can reach it)"))  # fmt: skip
 
 
-@agent_app.command("runs")
 @_errors
 def runs(
     workflow_id: Annotated[int | None, typer.Argument(min=1, help="only this workflow's runs")] = None,
@@ -211,3 +222,9 @@ def runs(
         typer.echo("no runs yet" + ("" if workflow_id is None else f" of workflow {workflow_id}"))
     for run, reported in found:
         typer.echo(run_line(run, reported))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the workflow commands to ``floyo agent``."""
+    for name, command in (("workflows", workflows), ("approve", approve), ("reject", reject), ("runs", runs)):
+        app.command(name)(command)
