@@ -49,7 +49,7 @@ def as_json(*args: str) -> dict[str, Any]:
 
 
 def test_workflows_lists_state_trigger_and_exactly_what_would_run(setup):
-    url, token, root, opts = setup
+    url, token, _root, opts = setup
     made = create_workflow(url, token, suggested())
     plain = create_workflow(url, token, suggested() | {"name": "tests", "actions": [
         {"type": "run", "command": ["pytest", "-q", "--maxfail=1"], "cwd": "."}]})  # fmt: skip
@@ -134,7 +134,7 @@ def test_reject_unknown_ids_and_an_unreachable_server(setup, tmp_path):
 
 
 def test_pause_is_shown_and_stops_workflows(setup):
-    url, token, root, opts = setup
+    url, token, _root, opts = setup
     create_workflow(url, token, suggested())
     assert invoke("agent", "pause", "--state-dir", opts[3]).exit_code == 0
     assert "no workflow runs until `floyo agent resume`" in invoke("agent", "workflows", *opts).stdout
