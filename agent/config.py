@@ -36,6 +36,12 @@ class AgentConfig:
     max_spool_events: int = 1_000_000
     backoff_max_seconds: float = 60.0
     poll_interval_seconds: float = 30.0
+    # workflows (docs/agent.md, "Workflows")
+    max_runs_per_hour: int = 60  # per workflow
+    max_consecutive_failures: int = 5  # then the workflow is disabled here, with the reason
+    run_output_bytes: int = 8192  # the tail of a run's output that is kept
+    run_env: tuple[str, ...] = ()  # environment variables a run gets beyond the built-in allow-list
+    webhook_secrets: dict[str, str] = field(default_factory=dict)  # [webhook_secrets] name = "value"
     config_file: Path | None = None
 
     @property
@@ -101,6 +107,11 @@ def load_config(config_file: Path | None = None, **overrides: Any) -> AgentConfi
         values["state_dir"] = Path(os.path.expanduser(values["state_dir"]))
     if "exclude" in values:
         values["exclude"] = tuple(values["exclude"])
+    if "run_env" in values:
+        values["run_env"] = tuple(values["run_env"])
+    secrets_table = values.get("webhook_secrets", {})
+    if not isinstance(secrets_table, dict) or not all(isinstance(v, str) for v in secrets_table.values()):
+        raise InvalidInput("bad_config", f'{path}: [webhook_secrets] must be a table of name = "secret" strings')
     values.setdefault("state_dir", settings.agent_state_dir or settings.data_dir / "agent")
     if settings.agent_server:
         values["server"] = settings.agent_server

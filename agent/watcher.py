@@ -16,6 +16,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,14 @@ class Counters:
 class Watcher:
     """Owns the observer, the roots' states and the loop; ``run`` blocks until ``stop`` is set."""
 
-    def __init__(self, config: AgentConfig, spool: Spool, *, wake: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        spool: Spool,
+        *,
+        wake: threading.Event | None = None,
+        on_events: Callable[[str, list[dict[str, Any]]], None] | None = None,
+    ) -> None:
         from agent.wire import WireMaker
 
         self.config = config
@@ -122,7 +130,11 @@ class Watcher:
         self.queue: queue.SimpleQueue[RawEvent] = queue.SimpleQueue()
         self.counters = Counters()
         self.spool_error: str | None = None  # why the spool cannot be written now, None when it can
-        self._held: tuple[str, list[dict[str, Any]], Outcome] | None = None
+        # what a flush decided and could not spool yet: (alias, wire events, outcome, the events as decided)
+        self._held: tuple[str, list[dict[str, Any]], Outcome, list[dict[str, Any]]] | None = None
+        # the workflow engine: it gets the events that were recorded (after the spool took them), as decided
+        # (paths relative to the root, before privacy), never the ones dropped for a pause
+        self.on_events = on_events
         self.pauses = PauseLog(config.state_dir)
         self.paused = self.pauses.paused_now()
         self._switch_seen = self.pauses.last_switch()
@@ -283,19 +295,25 @@ class Watcher:
                     if not (out.events or out.upserts or out.deletes):
                         break
                     # judged by when each happened, not by the mode now: a file written just after `resume` counts
-                    events = [self.wire.make(alias, e) for e in out.events if not self.pauses.paused_at(e["since"])]
-                    self._held = (alias, events, out)
-                    total += self._append(alias, events, out)
+                    kept = [e for e in out.events if not self.pauses.paused_at(e["since"])]
+                    events = [self.wire.make(alias, e) for e in kept]
+                    self._held = (alias, events, out, kept)
+                    total += self._append(alias, events, out, kept)
         except sqlite3.OperationalError as exc:
             self._spool_failed(exc)
         if total > FLUSH_SLICE:
             release_memory()
         return total
 
-    def _append(self, alias: str, events: list[dict[str, Any]], out: Outcome) -> int:
+    def _append(self, alias: str, events: list[dict[str, Any]], out: Outcome, decided: list[dict[str, Any]]) -> int:
         kept = self.spool.append(events, root=alias, upserts=out.upserts.items(), deletes=out.deletes)
         self.roots[alias].index.committed()
         self._held = None
+        if self.on_events is not None and decided:
+            try:
+                self.on_events(alias, decided)
+            except Exception:  # the workflows' trouble must never stop recording
+                log.exception("the workflow engine failed on %d events of root %r", len(decided), alias)
         if self.spool_error is not None:
             log.warning("the spool can be written again: %d held events spooled", len(events))
             self.spool_error = None
