@@ -21,6 +21,7 @@ from agent.secure import secure_state
 from agent.sender import Sender
 from agent.spool import Spool
 from agent.watcher import Watcher
+from agent.workflows.runtime import PRIVATE_FILES, WorkflowRuntime
 from floyo.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,9 @@ def write_status(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _status_doc(config: AgentConfig, watcher: Watcher, sender: Sender, spool: Spool, started: float) -> dict[str, Any]:
+def _status_doc(
+    config: AgentConfig, watcher: Watcher, sender: Sender, spool: Spool, started: float, workflows: WorkflowRuntime
+) -> dict[str, Any]:
     stats = spool.stats()
     return {
         "pid": os.getpid(),
@@ -84,6 +87,7 @@ def _status_doc(config: AgentConfig, watcher: Watcher, sender: Sender, spool: Sp
         "last_error": sender.state.last_error,
         "last_error_at": sender.state.last_error_at,
         "last_success_at": sender.state.last_success_at,
+        "workflows": workflows.status(),
     }
 
 
@@ -117,12 +121,14 @@ def run_agent(config: AgentConfig) -> None:
     secure_state(
         config.state_dir,
         [config.spool_path, config.status_path, config.state_dir / "privacy.key", config.state_dir / LOG_NAME,
+         *(config.state_dir / name for name in PRIVATE_FILES),
          *(Path(f"{config.spool_path}{suffix}") for suffix in ("-wal", "-shm")),
          *([config.config_file] if config.config_file else [])],
     )  # fmt: skip
     spool = Spool(config.spool_path, max_events=config.max_spool_events, fsync=config.fsync)
     sender = Sender(spool, config.server, config.token, backoff_max=config.backoff_max_seconds)
-    watcher = Watcher(config, spool, wake=sender.wake)
+    workflows = WorkflowRuntime(config)
+    watcher = Watcher(config, spool, wake=sender.wake, on_events=workflows.on_file_events)
     started = time.time()
 
     def stop(signum: int, _frame: Any) -> None:
@@ -136,7 +142,7 @@ def run_agent(config: AgentConfig) -> None:
         status_spool = Spool(config.spool_path, max_events=config.max_spool_events, fsync=config.fsync)
         while True:
             with contextlib.suppress(Exception):  # a status hiccup must never stop the agent
-                write_status(config.status_path, _status_doc(config, watcher, sender, status_spool, started))
+                write_status(config.status_path, _status_doc(config, watcher, sender, status_spool, started, workflows))
             # the first report as soon as the agent is ready, then one a second
             if sender.stop.wait(1.0 if watcher.ready.is_set() else 0.1):
                 break
@@ -146,17 +152,22 @@ def run_agent(config: AgentConfig) -> None:
     threads.append(threading.Thread(target=report, name="status", daemon=True))
     for thread in threads:
         thread.start()
+    workflows.start()
     log.info("watching %s, sending to %s", ", ".join(f"{a}={p}" for a, p in config.roots.items()), config.server)
     try:
         watcher.run()
+        workflows.close()  # running workflows stop and their runs are queued before the drain
         drain(spool, sender, timeout=DRAIN_SECONDS)
     finally:
+        workflows.close()
         sender.stop.set()
         sender.wake.set()
         for thread in threads:
             thread.join(timeout=35)
         try:
-            write_status(config.status_path, _status_doc(config, watcher, sender, spool, started) | {"pid": None})
+            write_status(
+                config.status_path, _status_doc(config, watcher, sender, spool, started, workflows) | {"pid": None}
+            )
         except OSError as exc:  # a full disk: the spool is what matters, and it is intact
             log.error("could not write the final status: %s", exc)
         spool.close()

@@ -14,6 +14,7 @@ from agent.config import AgentConfig
 from agent.spool import Spool
 from agent.wire import WireMaker
 from agent.workflows.model import RunRecord
+from agent.workflows.triggers import file_values, render
 
 MAX_ERROR_CHARS = 200
 FALLBACK_ROOT = "workflow"  # a run with no root to name (a schedule, no file trigger, no root configured)
@@ -42,13 +43,13 @@ def run_event(
 
 def where(run: RunRecord, definition: dict[str, Any], config: AgentConfig) -> tuple[str, str]:
     """(root alias, folder relative to it) the run worked in: the engine's word when it gave one, else the trigger's
-    root and the first ``run`` action's ``cwd`` (a templated ``cwd``: the triggering file's folder)."""
+    root and the first ``run`` action's ``cwd`` (its placeholders filled as the engine fills them)."""
     root = run.root or run.trigger.get("root") or _first_file_root(definition) or next(iter(config.roots), None)
     if run.cwd is not None:
         folder = run.cwd
     else:
         cwd = next((a.get("cwd", ".") for a in definition.get("actions", []) if a.get("type") == "run"), ".")
-        folder = posixpath.dirname(str(run.trigger.get("path") or "")) if "{" in cwd else cwd
+        folder = render(cwd, file_values(run.trigger.get("path")))
     folder = posixpath.normpath(folder) if folder else ""
     return str(root or FALLBACK_ROOT), "" if folder == "." else folder
 
