@@ -224,7 +224,50 @@ def runs(
         typer.echo(run_line(run, reported))
 
 
+SHOWN_RUNS = 50
+
+
+@_errors
+def dry_run(
+    workflow_id: IdArg,
+    days: Annotated[float, typer.Option(min=0.01, max=365, help="how many past days of local activity")] = 7.0,
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What a workflow would have done over the last days of this machine's recorded activity; nothing is run."""
+    import time
+
+    import orjson
+
+    from agent.workflows.activity import ActivityLog
+    from agent.workflows.dryrun import dry_run as replay
+
+    cfg, store = _setup(config, state_dir)
+    workflow = _find(store, workflow_id, _sync(cfg, store, quiet=True))
+    if workflow.hash is None:
+        raise fail(f"workflow {workflow_id} cannot run here: {workflow.reason}")
+    until = time.time()
+    since = until - days * 86400
+    runs = replay(workflow, ActivityLog(cfg).since(since), since=since, until=until)
+    if as_json:
+        doc = {"workflow_id": workflow_id, "version": workflow.version, "days": days, "runs": [r.doc() for r in runs]}
+        typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+        return
+    typer.echo(f"workflow {workflow_id} v{workflow.version} ({workflow.state}) would have run {len(runs)} time(s) "
+               f"in the last {days:g} day(s) of local activity (nothing was run):")  # fmt: skip
+    for run in runs[-SHOWN_RUNS:]:
+        doc = run.doc()
+        typer.echo(f"  {doc['at']}  {run.trigger}")
+        for action in run.actions:
+            typer.echo(f"      {action}")
+    if len(runs) > SHOWN_RUNS:
+        typer.echo(f"  (the last {SHOWN_RUNS} shown; --json lists all)")
+
+
 def register(app: typer.Typer) -> None:
     """Add the workflow commands to ``floyo agent``."""
-    for name, command in (("workflows", workflows), ("approve", approve), ("reject", reject), ("runs", runs)):
+    commands = (("workflows", workflows), ("approve", approve), ("reject", reject), ("runs", runs),
+                ("dry-run", dry_run))  # fmt: skip
+    for name, command in commands:
         app.command(name)(command)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.agent.helpers import server_events, wait_for, write_config
@@ -139,6 +140,12 @@ def test_only_what_the_person_approved_runs_and_only_while_the_server_allows_it(
                         else None, what="the third run's event")  # fmt: skip
     assert versions == [1, 3, 4]  # 2: disabled, 3: enabled again, 4: the changed command
     assert run_events(world, never) == []
+    # what the never approved one would have done: the agent's own activity log replayed, nothing run
+    replay = invoke("agent", "dry-run", str(never), "--days", "1", "--json", "--config", str(world.config),
+                    "--state-dir", str(world.state))  # fmt: skip
+    assert replay.exit_code == 0, replay.output
+    would = [r["trigger"] for r in orjson.loads(replay.stdout)["runs"]]
+    assert would == [f"create proj:in/{n}.txt" for n in "abcdef"]
 
 
 SLEEPER = "import os, time; open('out/pid', 'w').write(str(os.getpid())); time.sleep(60)"
