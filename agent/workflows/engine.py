@@ -207,9 +207,9 @@ class Engine:
         generation = self.source.generation()
         if generation == self._generation:
             return
-        self._generation = generation
         loaded = {w.id: w for a in self.source.runnable() if (w := self.load(a)) is not None}
         with self._cond:
+            self._generation = generation
             for wid, old in self.workflows.items():
                 new = loaded.get(wid)
                 if new is None or new.approved.definition_hash != old.approved.definition_hash:

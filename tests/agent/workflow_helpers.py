@@ -74,8 +74,8 @@ class Memory:
             return [r for r in self.finished_runs if workflow_id is None or r.workflow_id == workflow_id]
 
     def wait_runs(self, count: int, workflow_id: int | None = None, timeout: float = 20.0) -> list[RunRecord]:
-        return wait_for(lambda: len(r := self.runs(workflow_id)) >= count and r, timeout=timeout,
-                        what=f"{count} finished run(s)")  # fmt: skip
+        wait_for(lambda: len(self.runs(workflow_id)) >= count, timeout=timeout, what=f"{count} finished run(s)")
+        return self.runs(workflow_id)
 
 
 class Rig:
