@@ -320,10 +320,9 @@ class Engine:
             return
         state.starts.append(now)
         runs = [a for a in w.definition.actions if isinstance(a, RunAction)]
-        scope = runs[0].cwd if runs and not w.writes else None
-        if scope is not None:
-            scope = render(scope, file_values(fire.rel)).strip("/")
-            scope = "" if scope == "." else scope
+        cwd = render(runs[0].cwd, file_values(fire.rel)).strip("/") if runs else None
+        run.root, run.cwd = fire.alias, cwd
+        scope = None if cwd is None or w.writes else ("" if cwd == "." else cwd)
         active = Active(run, fire.alias, scope)
         state.active.append(active)
         self._windows.append(active)
