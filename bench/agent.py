@@ -1,6 +1,6 @@
 """What does the agent cost, and does it keep up? Compared with a bare watchdog observer in the same run.
 
-    .venv/bin/python bench/agent.py [--files 50000] [--idle 60] [--burst 10000] \
+    .venv/bin/python bench/agent.py [--files 50000] [--idle 60] [--burst 10000] [--workflows 50] [--trials 20] \
         [--database-url postgresql://postgres@127.0.0.1:5432/floyo_bench_agent]
 
 Builds a tree of ``--files`` files, starts a real ``floyo serve`` on a dedicated database (dropped and recreated:
@@ -9,6 +9,12 @@ counts events (the baseline). Measures both processes' CPU and peak RSS while id
 burst of ``--burst`` new files written as fast as possible (raw events counted by the baseline; distinct files
 captured by the agent and delivered to the server, and how fast), then end-to-end delay (file written -> stored
 by the server, ``received_at``) for a trickle of 200 edits at 20/s. Prints a markdown table.
+
+With ``--workflows N`` (default 50) the agent runs with N approved workflows loaded (created through the API,
+synced and approved in the agent's local store before it starts): file triggers with moves, copies, runs and
+webhooks on folders the benchmark does not touch, schedules, and one run-on-save on ``lat/*.txt``. Idle CPU, RSS
+and the burst are then measured with them loaded, and ``--trials`` saves of ``lat/`` files measure the trigger ->
+action start latency after the debounce (the watcher's ``debounce_seconds`` + the trigger's ``debounce_ms``).
 """
 
 from __future__ import annotations
@@ -125,11 +131,98 @@ def stored(url: str, token: str, prefix: str) -> list[dict[str, Any]]:
                 return events
 
 
+AGENT_DEBOUNCE_S = 0.5  # the agent's default debounce_seconds
+LATENCY_DEBOUNCE_MS = 1000
+STAMP = """import pathlib, sys, time
+t = time.time()
+src = pathlib.Path(sys.argv[1])
+(pathlib.Path(sys.argv[2]) / (src.name + ".t")).write_text(repr(t))
+"""
+
+
+def bench_workflows(count: int, stamp: Path, stamps: Path) -> list[dict[str, Any]]:
+    """``count`` definitions: the first is the measured run-on-save, the others never fire during the benchmark
+    (their folders are not written) but are matched against every event and keep their schedules."""
+    out: list[dict[str, Any]] = [{
+        "name": "bench: run on save", "mode": "parallel", "max": 5,
+        "triggers": [{"type": "file", "root": "tree", "paths": ["lat/*.txt"], "events": ["create", "modify"],
+                      "debounce_ms": LATENCY_DEBOUNCE_MS}],
+        "actions": [{"type": "run", "command": [sys.executable, str(stamp), "{trigger.path}", str(stamps)],
+                     "timeout_s": 30}],
+    }]  # fmt: skip
+    for i in range(1, count):
+        kind = i % 5
+        action: dict[str, Any]
+        trigger: dict[str, Any] = {"type": "file", "root": "tree", "events": ["create", "modify"],
+                                   "debounce_ms": 2000, "paths": [f"inbox{i}/*.pdf", f"inbox{i}/**/*.PDF"]}  # fmt: skip
+        if kind == 0:
+            trigger, action = {"type": "schedule", "cron": f"{i % 60} 3 * * *"}, {"type": "notify", "message": "3 am"}
+        elif kind == 1:
+            action = {"type": "move", "dest": "Documents/{trigger.ext}/"}
+        elif kind == 2:
+            action = {"type": "copy", "dest": f"backup{i}/"}
+        elif kind == 3:
+            trigger["paths"] = [f"proj{i}/**/*.py", f"proj{i}/pyproject.toml"]
+            action = {"type": "run", "command": ["pytest", "-q"], "cwd": ".", "writes": [f"proj{i}/.cache/**"]}
+        else:
+            trigger["paths"] = [f"hooks{i}/*.json"]
+            action = {"type": "webhook", "url": f"http://127.0.0.1:9/hook/{i}", "retries": 1}
+        out.append({"name": f"bench workflow {i}", "triggers": [trigger], "actions": [action]})
+    return out
+
+
+def load_workflows(url: str, token: str, root: Path, state: Path, definitions: list[dict[str, Any]]) -> int:
+    """Create the workflows on the server, sync them into the agent's store and approve each as the person would
+    (`floyo agent approve ID --yes`); returns how many are approved."""
+    from agent.config import AgentConfig
+    from agent.workflows.store import WorkflowStore
+    from agent.workflows.sync import sync_now
+
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        for definition in definitions:
+            answer = client.post("/api/v1/workflows", json=definition)
+            if answer.status_code != 201:
+                raise SystemExit(f"creating a workflow: {answer.status_code} {answer.text[:300]}")
+    config = AgentConfig(roots={"tree": root}, server=url, token=token, state_dir=state)
+    store = WorkflowStore(config)
+    sync_now(config, store)
+    for workflow in store.workflows():
+        store.approve(workflow)
+    approved = len(store.runnable())
+    store.close()
+    return approved
+
+
+def latency_trials(root: Path, stamps: Path, state: Path, url: str, token: str, trials: int) -> dict[str, list[float]]:
+    """Save ``trials`` files one after the other; for each, seconds from the end of both debounces to the engine
+    starting the run (its record) and to the program's first line."""
+    from agent.config import AgentConfig
+    from agent.workflows.store import WorkflowStore
+
+    lat = root / "lat"
+    lat.mkdir()
+    due: dict[str, float] = {}
+    for i in range(trials):
+        name = f"save{i:03}.txt"
+        (lat / name).write_text(f"save {i}")
+        due[name] = time.time() + AGENT_DEBOUNCE_S + LATENCY_DEBOUNCE_MS / 1000
+        wait(lambda n=name: (stamps / f"{n}.t").exists(), 60, f"the run of {name}")
+    store = WorkflowStore(AgentConfig(roots={"tree": root}, server=url, token=token, state_dir=state))
+    runs = {Path(r.trigger["path"]).name: r for r, _ in store.runs(1, limit=trials * 2)}
+    store.close()
+    return {
+        "engine": sorted(runs[n].started_at - d for n, d in due.items()),
+        "program": sorted(float((stamps / f"{n}.t").read_text()) - d for n, d in due.items()),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=50_000)
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--burst", type=int, default=10_000)
+    parser.add_argument("--workflows", type=int, default=50, help="approved workflows loaded in the agent")
+    parser.add_argument("--trials", type=int, default=20, help="saves measuring trigger -> action latency")
     parser.add_argument("--database-url", default=os.environ.get("FLOYO_BENCH_DATABASE_URL", DEFAULT_URL))
     args = parser.parse_args()
 
@@ -153,6 +246,12 @@ def main() -> None:
         token = subprocess.run([sys.executable, "-m", "floyo", "token", "create", "--user", "bench", "--device", "b"],
                                env=env, capture_output=True, text=True, check=True).stdout.split()[-1]  # fmt: skip
         state = work / "state"
+        stamps, stamp = work / "stamps", work / "stamp.py"
+        stamps.mkdir()
+        stamp.write_text(STAMP)
+        approved = 0
+        if args.workflows:
+            approved = load_workflows(url, token, root, state, bench_workflows(args.workflows, stamp, stamps))
         t0 = time.monotonic()
         agent = subprocess.Popen(
             [sys.executable, "-m", "floyo", "agent", "watch", str(root), "--server", url, "--token", token,
@@ -178,6 +277,9 @@ def main() -> None:
         span = time.monotonic() - t0
         idle_rss_a, idle_rss_b = pa.memory_info().rss, pb.memory_info().rss
         idle_a, idle_b = (cpu_seconds(pa) - ca) / span * 100, (cpu_seconds(pb) - cb) / span * 100
+        status = json.loads((state / "status.json").read_bytes()).get("workflows") or {}
+        loaded = status.get("runnable", 0)
+        latency = latency_trials(root, stamps, state, url, token, args.trials) if approved else None
 
         # burst
         burst_dir = root / "burst"
@@ -232,8 +334,16 @@ def main() -> None:
     print(f"| inotify queue overflows (followed by rescans) | {overflows} | not detected |")
     print(f"| end-to-end delay, 200 edits at 20/s (write -> stored), p50 / p99 | {p50 * 1000:.0f} / {p99 * 1000:.0f} ms"
           " (debounce 500 ms) | n/a (no delivery) |")  # fmt: skip
+    print(f"| approved workflows loaded by the agent (status) | {loaded} of {args.workflows} | n/a |")
+    if latency is not None:
+        for what, values in latency.items():
+            p50w, worst = statistics.median(values), values[-1]
+            print(f"| trigger -> action start after the debounce ({what}), {len(values)} saves, p50 / max | "
+                  f"{p50w * 1000:.0f} / {worst * 1000:.0f} ms (debounce {AGENT_DEBOUNCE_S * 1000:.0f} + "
+                  f"{LATENCY_DEBOUNCE_MS} ms) | n/a |")  # fmt: skip
     print(
         f"\nreproduce: .venv/bin/python bench/agent.py --files {args.files} --idle {args.idle:.0f} --burst {args.burst}"
+        f" --workflows {args.workflows} --trials {args.trials}"
     )
 
 
