@@ -44,7 +44,8 @@ def _sync(cfg: AgentConfig, store: WorkflowStore, *, quiet: bool = False) -> str
     from agent.workflows.sync import SyncError, sync_now
 
     try:
-        sync_now(cfg, store, timeout=5.0)
+        for note in sync_now(cfg, store, timeout=5.0):
+            typer.echo(f"warning: {note}", err=True)
         return None
     except SyncError as exc:
         if not quiet:

@@ -149,8 +149,9 @@ class WorkflowStore:
         ]
 
     # --- what the server says
-    def apply_sync(self, workflows: list[dict[str, Any]]) -> None:
-        """Replace the synced copy with the server's list: new versions, enabled flags; gone = removed here."""
+    def apply_sync(self, workflows: list[dict[str, Any]]) -> list[str]:
+        """Replace the synced copy with the server's list: new versions, enabled flags; gone = removed here.
+        Returns what is newly refused by this agent, in words (the caller says it: the agent logs, the CLI shows)."""
         now = time.time()
         rows = [_synced_row(w, now) for w in workflows]
         with self._tx() as db:
@@ -161,9 +162,11 @@ class WorkflowStore:
             if before != after:
                 self._changed(db)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('synced_at', ?)", (now,))
-        for row in rows:
-            if row[6] is not None and before.get(row[0], (None,) * 4)[3] != row[6]:
-                log.warning("workflow %d refused by the agent, it will not run: %s", row[0], row[6])
+        return [
+            f"workflow {row[0]} will not run: {row[6]}"
+            for row in rows
+            if row[6] is not None and before.get(row[0], (None,) * 4)[3] != row[6]
+        ]
 
     def synced_at(self) -> float | None:
         """When the list was last fetched from the server."""

@@ -38,8 +38,8 @@ def _client(config: AgentConfig, timeout: float) -> httpx.Client:
     return httpx.Client(base_url=config.server.rstrip("/"), headers=headers, timeout=timeout)
 
 
-def fetch(config: AgentConfig, store: WorkflowStore, client: httpx.Client) -> int:
-    """Fetch the workflow list into the store; returns how many workflows the server has. SyncError otherwise."""
+def fetch(config: AgentConfig, store: WorkflowStore, client: httpx.Client) -> list[str]:
+    """Fetch the workflow list into the store; returns what is newly refused here, in words. SyncError otherwise."""
     try:
         answer = client.get("/api/v1/workflows")
     except httpx.HTTPError as exc:
@@ -47,37 +47,31 @@ def fetch(config: AgentConfig, store: WorkflowStore, client: httpx.Client) -> in
     doc = _json(answer)
     if answer.status_code != 200 or not isinstance(doc, dict) or not isinstance(doc.get("workflows"), list):
         raise SyncError(f"{config.server} answered {answer.status_code} to GET /api/v1/workflows: {_say(answer)}")
-    workflows = [w for w in doc["workflows"] if isinstance(w, dict) and _well_formed(w)]
-    store.apply_sync(workflows)
-    return len(workflows)
+    return store.apply_sync([w for w in doc["workflows"] if isinstance(w, dict) and _well_formed(w)])
 
 
-def tell(config: AgentConfig, store: WorkflowStore, client: httpx.Client) -> int:
-    """Send the decisions the server has not acknowledged; returns how many are still waiting."""
-    waiting = 0
+def tell(store: WorkflowStore, client: httpx.Client) -> list[str]:
+    """Send the decisions the server has not acknowledged; returns the server's refusals, in words (a decision that
+    could not be delivered stays queued and is retried: not said here)."""
+    refused: list[str] = []
     for workflow_id, body, at in store.notices():
         try:
             answer = client.put(f"/api/v1/workflows/{workflow_id}/approval", json=body)
-        except httpx.HTTPError as exc:
-            log.info("could not tell the server about workflow %d (%s); will retry", workflow_id, exc)
-            return len(store.notices())
-        error = _json(answer).get("error") if isinstance(_json(answer), dict) else None
+        except httpx.HTTPError:
+            return refused  # offline: everything waits for the next round
+        doc = _json(answer)
+        error = doc.get("error") if isinstance(doc, dict) else None
         if answer.is_success or (answer.status_code in FINAL_ANSWERS and isinstance(error, dict)):
             if not answer.is_success:
-                log.warning("the server refused %s of workflow %d: %s", body["state"], workflow_id, _say(answer))
+                refused.append(f"the server refused the {body['state']} of workflow {workflow_id}: {_say(answer)}")
             store.notice_sent(workflow_id, at)
-        else:
-            waiting += 1
-            log.info("the server answered %d to the %s of workflow %d; will retry", answer.status_code,
-                     body["state"], workflow_id)  # fmt: skip
-    return waiting
+    return refused
 
 
-def sync_now(config: AgentConfig, store: WorkflowStore, *, timeout: float = 10.0) -> int:
-    """Decisions out, then the list in (the CLI's sync); returns how many workflows the server has."""
+def sync_now(config: AgentConfig, store: WorkflowStore, *, timeout: float = 10.0) -> list[str]:
+    """Decisions out, then the list in (the CLI's sync); returns what to tell the person (refusals)."""
     with _client(config, timeout) as client:
-        tell(config, store, client)
-        return fetch(config, store, client)
+        return tell(store, client) + fetch(config, store, client)
 
 
 class Syncer:
@@ -106,8 +100,8 @@ class Syncer:
     def step(self, client: httpx.Client) -> None:
         """One round: decisions out, the list in, unreported runs queued; never raises."""
         try:
-            tell(self.config, self.store, client)
-            fetch(self.config, self.store, client)
+            for note in tell(self.store, client) + fetch(self.config, self.store, client):
+                log.warning("%s", note)
             self.store.report_pending()
         except SyncError as exc:
             self._error(exc.message)

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
 from tests.agent.helpers import AgentProcess, serve_on, write_config
 from tests.utils.server import free_port
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """A command run in process (`watch`) configures the root logger with the runner's stderr, closed once it
+    returns: put the root logger back, so later in-process commands neither write to a closed stream nor log
+    at its level."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

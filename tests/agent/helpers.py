@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,24 +40,29 @@ def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, what: str = "
 
 @contextmanager
 def serve_on(env: dict[str, str], port: int) -> Iterator[str]:
-    """`floyo serve` on a given port (so an agent can find it again after a restart); stopped with SIGTERM."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "floyo", "serve", "--port", str(port)],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base_url, proc)
-        yield base_url
-    finally:
-        proc.terminate()
+    """`floyo serve` on a given port (so an agent can find it again after a restart); stopped with SIGTERM.
+
+    Its log goes to a file: a pipe nobody reads fills up (64 KiB) and then blocks the server mid-test."""
+    with tempfile.TemporaryDirectory(prefix="floyo-serve-") as tmp:
+        log = Path(tmp) / "server.log"
+        with open(log, "wb") as sink:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "floyo", "serve", "--port", str(port)],
+                env={**os.environ, **env},
+                stdout=subprocess.DEVNULL,
+                stderr=sink,
+            )
+        base_url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            wait_until_ready(base_url, proc, log=log)
+            yield base_url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def server_events(base_url: str, token: str) -> list[dict[str, Any]]:
