@@ -70,5 +70,12 @@ def describe(doc: dict[str, Any], *, as_json: bool = False) -> str:
             f"warnings:  {doc.get('overflows', 0)} inotify overflows (rescanned); "
             f"polled roots (watch limit): {', '.join(doc.get('polled_roots', [])) or 'none'}"
         )
+    workflows = doc.get("workflows") if doc["running"] else None
+    if workflows:
+        synced = workflows.get("sync_error") or f"synced {_ago(workflows.get('synced_at'))}"
+        lines.append(
+            f"workflows: {workflows.get('runnable', 0)} runnable, {workflows.get('running', 0)} running, "
+            f"{workflows.get('fired', 0)} started since the agent started; {synced} (`floyo agent workflows`)"
+        )
     lines.append(f"state:     {doc['state_dir']}")
     return "\n".join(lines)

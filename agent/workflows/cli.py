@@ -185,6 +185,9 @@ def approve(
     told = _sync(cfg, store, quiet=True) is None
     typer.echo(f"approved: workflow {workflow_id} v{workflow.version} runs when its trigger fires"
                + ("" if told else " (the agent tells the server when it can reach it)"))  # fmt: skip
+    if not workflow.server_enabled:
+        typer.echo("note: it is disabled on the server: it runs once enabled there again (the dashboard, or "
+                   'PATCH /api/v1/workflows/ID {"enabled": true})')  # fmt: skip
     _paused_note(store)
 
 

@@ -111,6 +111,8 @@ def test_only_what_the_person_approved_runs_and_only_while_the_server_allows_it(
     world.approve(wid)
     world.runnable(2)
     world.save("b.txt", "in:b.txt", "canary:b.txt")  # one run per save
+    said = "workflows: 2 runnable, 0 running, 3 started since the agent started"
+    wait_for(lambda: said in invoke("agent", "status", "--state-dir", str(world.state)).stdout, what=said)
     [event] = wait_for(lambda: run_events(world, wid), what="the run event")
     assert (event["root"], event["path"], event["tool"], event["exit_code"]) == (
         "proj",
