@@ -21,7 +21,8 @@ from floyo.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
-FINAL_ANSWERS = {404, 409, 422}  # the server's own refusal of a decision: retrying would not change it
+FINAL_ANSWERS = {404, 409, 422}
+MIN_POLL_SECONDS = 0.2  # a zero or negative poll period in the config must not become a busy loop  # the server's own refusal of a decision: retrying would not change it
 
 
 class SyncError(InvalidInput):
@@ -93,7 +94,7 @@ class Syncer:
         with _client(self.config, timeout=min(30.0, max(5.0, self.config.workflow_poll_seconds))) as client:
             while not stop.is_set():
                 self.step(client)
-                self.wake.wait(self.config.workflow_poll_seconds)
+                self.wake.wait(max(MIN_POLL_SECONDS, self.config.workflow_poll_seconds))
                 self.wake.clear()
         self.store.close()
 

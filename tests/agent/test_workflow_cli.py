@@ -131,6 +131,13 @@ def test_reject_unknown_ids_and_an_unreachable_server(setup, tmp_path):
     assert "warning: cannot reach" in listed.stderr
     assert f"{wid}  v1   rejected" in listed.stdout  # the last synced list
     assert_one_line_failure(invoke("agent", "approve", "424242", "--yes", *away), "could not be asked")
+    # a decision taken offline waits in the store, and goes out at the next sync that reaches the server
+    approved_offline = invoke("agent", "approve", str(wid), "--yes", *away)
+    assert "the agent tells the server when it can reach it" in approved_offline.stdout
+    store = WorkflowStore(load_config(offline, state_dir=Path(opts[3])))
+    assert [(i, body["state"]) for i, body, _ in store.notices()] == [(wid, "approved")]
+    assert invoke("agent", "workflows", *opts).exit_code == 0
+    assert store.notices() == []
 
 
 def test_pause_is_shown_and_stops_workflows(setup):

@@ -16,6 +16,7 @@ from agent.pause import PauseLog
 from agent.spool import Spool
 from agent.workflows.model import RunRecord
 from agent.workflows.store import WorkflowStore
+from floyo.privacy import hash_path
 from floyo.workflow_definition import definition_hash
 
 
@@ -186,3 +187,16 @@ def test_a_run_left_started_by_a_dead_agent_is_reported_once_as_interrupted(tmp_
     assert "duration_ms" not in event
     states = {r.run_id: (r.outcome, reported) for r, reported in restarted.runs()}
     assert states == {run.run_id: ("interrupted", True), running.run_id: (None, False)}
+
+
+def test_in_privacy_mode_the_run_event_names_its_folder_by_keyed_hashes(tmp_path):
+    store = make_store(tmp_path, privacy=True, privacy_key="k" * 32)
+    store.apply_sync([server_row(1, 1)])
+    run = run_record(ended_at=time.time(), exit_code=1, outcome="failed", error="exit 1")
+    store.started(run)
+    store.finished(run)
+    [event] = spooled(store)
+    assert event["root"] == "code"
+    assert event["path"] == hash_path("src", b"k" * 32)
+    assert event["path"] != "src"
+    assert event["meta"]["error"] == "exit 1"
