@@ -17,7 +17,8 @@ from floyo.cli_support import fail
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
-    from agent.workflows.store import LocalWorkflow, WorkflowStore
+    from agent.workflows.local import LocalWorkflow
+    from agent.workflows.store import WorkflowStore
 
 IdArg = Annotated[int, typer.Argument(min=1, help="the workflow's id (`floyo agent workflows`)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]

@@ -11,8 +11,8 @@ from typing import Any
 
 from agent.workflows.activity import Activity
 from agent.workflows.engine import _uses_file
+from agent.workflows.local import LocalWorkflow
 from agent.workflows.present import action_words, first_root, would_run
-from agent.workflows.store import LocalWorkflow
 from agent.workflows.triggers import Cron, conditions_hold, file_values, matches, render
 from floyo.workflow_definition import FileTrigger, RunAction, ScheduleTrigger, WorkflowDefinition
 

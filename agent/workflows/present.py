@@ -7,8 +7,8 @@ import shlex
 from datetime import datetime
 from typing import Any
 
+from agent.workflows.local import LocalWorkflow
 from agent.workflows.model import RunRecord
-from agent.workflows.store import LocalWorkflow
 
 
 def _local_time(ts: float | None) -> str | None:

@@ -10,25 +10,23 @@ approval, and an approval of another hash does not count.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from agent.config import AgentConfig
 from agent.pause import PauseLog
 from agent.secure import private_dir, private_file
+from agent.workflows.local import LocalWorkflow, argv_of_blob, local_workflow, synced_row
 from agent.workflows.model import Approved, RunRecord
 from floyo.errors import InvalidInput, NotFound
-from floyo.workflow_definition import WorkflowDefinition, definition_hash, validate_definition
+from floyo.workflow_definition import WorkflowDefinition
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +47,6 @@ CREATE TABLE IF NOT EXISTS notices (workflow_id INTEGER PRIMARY KEY, body BLOB N
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL NOT NULL);
 """
 MAX_RUNS_KEPT = 5000  # run records kept locally (the server keeps every reported run)
-
-
-@dataclass(frozen=True)
-class LocalWorkflow:
-    """One synced workflow as the person sees it here: its state and why."""
-
-    id: int
-    version: int
-    name: str
-    definition: dict[str, Any]
-    hash: str | None
-    state: str  # pending | approved | disabled | rejected
-    reason: str | None  # why disabled, or why pending again
-    server_enabled: bool
-    approved_version: int | None
-    argv: dict[int, list[str]]
 
 
 class WorkflowStore:
@@ -144,7 +126,7 @@ class WorkflowStore:
             .fetchall()
         )
         return [
-            Approved(int(i), int(v), WorkflowDefinition.model_validate(orjson.loads(d)), str(h), _argv(a))
+            Approved(int(i), int(v), WorkflowDefinition.model_validate(orjson.loads(d)), str(h), argv_of_blob(a))
             for i, v, d, h, a in rows
         ]
 
@@ -153,7 +135,7 @@ class WorkflowStore:
         """Replace the synced copy with the server's list: new versions, enabled flags; gone = removed here.
         Returns what is newly refused by this agent, in words (the caller says it: the agent logs, the CLI shows)."""
         now = time.time()
-        rows = [_synced_row(w, now) for w in workflows]
+        rows = [synced_row(w, now) for w in workflows]
         with self._tx() as db:
             before = {r[0]: r[1:] for r in db.execute("SELECT id, version, enabled, hash, invalid FROM workflows")}
             db.execute("DELETE FROM workflows")
@@ -187,7 +169,7 @@ class WorkflowStore:
             )
             .fetchall()
         )
-        return [_local(row) for row in rows]
+        return [local_workflow(row) for row in rows]
 
     def get(self, workflow_id: int) -> LocalWorkflow:
         """One synced workflow, or NotFound."""
@@ -325,10 +307,6 @@ class WorkflowStore:
             db.execute("DELETE FROM notices WHERE workflow_id = ? AND at = ?", (workflow_id, at))
 
 
-def _argv(blob: bytes) -> dict[int, list[str]]:
-    return {int(k): [str(a) for a in v] for k, v in orjson.loads(blob).items()}
-
-
 def _body(run: RunRecord) -> bytes:
     return orjson.dumps(run.__dict__)
 
@@ -336,46 +314,3 @@ def _body(run: RunRecord) -> bytes:
 def _run(body: bytes) -> RunRecord:
     fields = set(RunRecord.__dataclass_fields__)
     return RunRecord(**{k: v for k, v in orjson.loads(body).items() if k in fields})
-
-
-def _synced_row(workflow: dict[str, Any], now: float) -> tuple[Any, ...]:
-    """One row of ``workflows`` from the server's answer; a definition this agent refuses is kept, marked invalid."""
-    definition = workflow.get("definition") or {}
-    try:
-        canonical, hash_, invalid = validate_definition(definition), definition_hash(definition), None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "definition"
-        canonical, hash_ = definition, None
-        invalid = f"refused by the agent: {where}: {first['msg'].removeprefix('Value error, ')}"
-    enabled = bool(workflow.get("enabled", True)) and bool(canonical.get("enabled", True))
-    name = str(workflow.get("name") or canonical.get("name") or "")
-    return (int(workflow["id"]), int(workflow["version"]), int(enabled), name, orjson.dumps(canonical), hash_,
-            invalid, now)  # fmt: skip
-
-
-def _local(row: tuple[Any, ...]) -> LocalWorkflow:
-    wid, version, name, definition, hash_, enabled, invalid, a_hash, a_version, a_argv, r_hash, d_reason = row
-    approved = a_hash is not None and a_hash == hash_
-    state, reason = "pending", None
-    if r_hash is not None and r_hash == (hash_ or ""):
-        state = "rejected"
-    elif invalid is not None:
-        state, reason = "disabled", str(invalid)
-    elif d_reason is not None:
-        state, reason = "disabled", f"disabled on this machine: {d_reason}"
-    elif not enabled:
-        state, reason = "disabled", "disabled on the server" + ("" if approved else " (and not approved here)")
-    elif approved:
-        state = "approved"
-    elif a_hash is not None:
-        reason = f"changed since you approved version {a_version}: approve it again to run it"
-    return LocalWorkflow(
-        int(wid), int(version), str(name), orjson.loads(definition), hash_, state, reason, bool(enabled),
-        int(a_version) if approved else None, _argv(a_argv) if approved and a_argv else {},
-    )  # fmt: skip
-
-
-def store_exists(config: AgentConfig) -> bool:
-    """Whether this state folder has a workflow store yet (the CLI does not create one just to read it)."""
-    return os.path.exists(config.state_dir / STORE_NAME)

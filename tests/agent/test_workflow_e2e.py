@@ -78,7 +78,9 @@ class World:
             fired = (self.agent.status().get("workflows") or {}).get("fired")
             return mine if mine == sorted(expected) and fired == self.fired else None
 
-        return wait_for(done, what=f"exactly {expected} to run", timeout=30)
+        ran = wait_for(done, what=f"exactly {expected} to run", timeout=30)
+        assert ran is not None
+        return ran
 
 
 @pytest.fixture
