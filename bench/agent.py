@@ -1,6 +1,6 @@
 """What does the agent cost, and does it keep up? Compared with a bare watchdog observer in the same run.
 
-    .venv/bin/python bench/agent.py [--files 50000] [--idle 60] [--burst 10000] [--workflows 50] [--trials 20] \
+    .venv/bin/python -m bench.agent [--files 50000] [--idle 60] [--burst 10000] [--workflows 50] [--trials 20] \
         [--database-url postgresql://postgres@127.0.0.1:5432/floyo_bench_agent]
 
 Builds a tree of ``--files`` files, starts a real ``floyo serve`` on a dedicated database (dropped and recreated:
@@ -201,13 +201,18 @@ def latency_trials(root: Path, stamps: Path, state: Path, url: str, token: str, 
 
     lat = root / "lat"
     lat.mkdir()
+    store = WorkflowStore(AgentConfig(roots={"tree": root}, server=url, token=token, state_dir=state))
+
+    def finished(name: str) -> bool:
+        return any(Path(r.trigger["path"]).name == name and r.outcome for r, _ in store.runs(1, limit=5))
+
     due: dict[str, float] = {}
     for i in range(trials):
         name = f"save{i:03}.txt"
         (lat / name).write_text(f"save {i}")
         due[name] = time.time() + AGENT_DEBOUNCE_S + LATENCY_DEBOUNCE_MS / 1000
-        wait(lambda n=name: (stamps / f"{n}.t").exists(), 60, f"the run of {name}")
-    store = WorkflowStore(AgentConfig(roots={"tree": root}, server=url, token=token, state_dir=state))
+        # the next save once this run is over: a change in the run's folder while it runs is taken as its own
+        wait(lambda n=name: finished(n), 60, f"the run of {name}")
     runs = {Path(r.trigger["path"]).name: r for r, _ in store.runs(1, limit=trials * 2)}
     store.close()
     return {
@@ -342,7 +347,7 @@ def main() -> None:
                   f"{p50w * 1000:.0f} / {worst * 1000:.0f} ms (debounce {AGENT_DEBOUNCE_S * 1000:.0f} + "
                   f"{LATENCY_DEBOUNCE_MS} ms) | n/a |")  # fmt: skip
     print(
-        f"\nreproduce: .venv/bin/python bench/agent.py --files {args.files} --idle {args.idle:.0f} --burst {args.burst}"
+        f"\nreproduce: .venv/bin/python -m bench.agent --files {args.files} --idle {args.idle:.0f} --burst {args.burst}"
         f" --workflows {args.workflows} --trials {args.trials}"
     )
 
