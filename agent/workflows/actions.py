@@ -7,7 +7,9 @@ its own process group with an allow-listed environment, a time limit and a cappe
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import functools
 import hashlib
 import hmac
 import logging
@@ -15,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -110,6 +113,16 @@ def run_env(ctx: Context) -> dict[str, str]:
     return env
 
 
+def _die_with_the_agent(agent_pid: int) -> None:
+    """In the child before exec (Linux): SIGKILL when the agent's run thread dies, so a program does not outlive an
+    agent that was killed (``kill -9``) in the middle of its run."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != agent_pid:  # the agent died before that took effect
+        os._exit(137)
+
+
 def _kill_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -135,6 +148,7 @@ def run_program(ctx: Context, action: RunAction, argv: list[str]) -> Result:
         proc = subprocess.Popen(
             args, cwd=cwd, env=run_env(ctx), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            preexec_fn=functools.partial(_die_with_the_agent, os.getpid()) if sys.platform == "linux" else None,
         )  # fmt: skip
     except FileNotFoundError:
         return Result("failed", 127, f"program not found: {args[0]}")

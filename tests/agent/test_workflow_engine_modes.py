@@ -417,3 +417,40 @@ def test_cron_windows_and_globs():
     assert not matches(["f[!0-9].txt"], "f1.txt")
     assert glob_regex("a.b").match("a.b")
     assert not glob_regex("a.b").match("axb")
+
+
+ENGINE_ALONE = """
+import sys, threading, time
+from pathlib import Path
+from agent.config import AgentConfig
+from agent.workflows.engine import Engine
+from tests.agent.workflow_helpers import Memory, approve
+root, pid_file = Path(sys.argv[1]), sys.argv[2]
+sleeper = f"import os, time; open({pid_file!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+memory = Memory(approve(1, {"name": "long", "actions": [{"type": "run", "command": [sys.executable, "-c", sleeper]}],
+    "triggers": [{"type": "file", "root": "home", "paths": ["*"], "events": ["create"], "debounce_ms": 0}]}))
+engine = Engine(memory, memory, AgentConfig(roots={"home": root}, state_dir=root.parent / "state"))
+threading.Thread(target=engine.run, args=(threading.Event(),), daemon=True).start()
+while not engine.workflows:
+    time.sleep(0.01)
+engine.on_file_events("home", [{"kind": "create", "path": "a", "since": time.time()}])
+time.sleep(120)
+"""
+
+
+def test_a_program_does_not_outlive_an_agent_killed_mid_run(tmp_path):
+    import signal
+    import subprocess
+
+    root, pid_file = tmp_path / "home", tmp_path / "program.pid"
+    root.mkdir()
+    agent = subprocess.Popen([sys.executable, "-c", ENGINE_ALONE, str(root), str(pid_file)])
+    try:
+        pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the program to start"))
+        assert _alive(pid)
+        agent.send_signal(signal.SIGKILL)
+        agent.wait(timeout=10)
+        wait_for(lambda: not _alive(pid), timeout=10, what="the program to die with the agent")
+    finally:
+        agent.kill()
+        agent.wait()
