@@ -184,9 +184,14 @@ class Engine:
             self._refuse(approved, f"root(s) {missing or ['(none)']} are not watched by this agent")
             return None
         runs = [(i, a) for i, a in enumerate(definition.actions) if isinstance(a, RunAction)]
+        try:
+            crons = [(Cron.parse(t), t.cron) for t in definition.triggers if isinstance(t, ScheduleTrigger)]
+        except ValueError as exc:  # a step of 0 ("*/0") passes the definition's check
+            self._refuse(approved, f"its schedule cannot be read: {exc}")
+            return None
         return Loaded(
             approved, definition, file_roots[0] if file_roots else next(iter(self.roots)), _uses_file(definition),
-            [(Cron.parse(t), t.cron) for t in definition.triggers if isinstance(t, ScheduleTrigger)],
+            crons,
             tuple(g for _, a in runs for g in a.writes),
             Path(approved.argv.get(runs[0][0], runs[0][1].command)[0]).name if runs else None,
         )  # fmt: skip

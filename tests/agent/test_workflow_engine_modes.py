@@ -258,6 +258,7 @@ def test_a_hostile_definition_given_to_the_engine_is_refused(tmp_path, bench, ca
                                         args_from_history=False)), "0" * 64),
         Approved(5, 1, good.definition, "f" * 64),  # valid, but not what was approved
         Approved(6, 1, good.definition, good.definition_hash, {0: ["bash", "-c", "touch pwned"]}),  # approved argv
+        approve(9, {**workflow(["touch", "pwned"]), "triggers": [{"type": "schedule", "cron": "*/0 * * * *"}]}),
         approve(8, {**workflow(["touch", "pwned"]), "triggers": [
             {"type": "file", "root": "elsewhere", "paths": ["in/*"], "events": ["create"], "debounce_ms": 0}]}),
     ]  # fmt: skip
@@ -270,7 +271,7 @@ def test_a_hostile_definition_given_to_the_engine_is_refused(tmp_path, bench, ca
     assert b.memory.runs() == []
     assert not (b.root / "work" / "pwned").exists()
     refused = {r.getMessage().split(" ")[1] for r in caplog.records if "is not run" in r.getMessage()}
-    assert refused == {"1", "2", "3", "4", "5", "6", "8"}
+    assert refused == {"1", "2", "3", "4", "5", "6", "8", "9"}
     text = caplog.text
     assert "shell string" in text
     assert "may not go up" in text
@@ -278,6 +279,7 @@ def test_a_hostile_definition_given_to_the_engine_is_refused(tmp_path, bench, ca
     assert "contains a space" in text
     assert "hash differs" in text
     assert "not watched by this agent" in text
+    assert "its schedule cannot be read" in text
 
 
 def test_paths_that_lead_out_of_the_root_through_symlinks_are_refused_at_run_time(tmp_path, bench):
