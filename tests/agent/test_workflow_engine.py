@@ -155,6 +155,7 @@ def test_move_by_type_files_a_download_and_never_overwrites(tmp_path):
         (filed / "invoice.pdf").write_bytes(b"%PDF an older invoice")
         rig.quiet()
         assert memory.runs(2)  # a document the person files by hand is backed up
+        assert (rig.root / "Backup" / "invoice.pdf").read_bytes() == b"%PDF an older invoice"
         backups = len(memory.runs(2))
         part = downloads / "invoice.pdf.part"  # as a browser downloads: a partial file renamed when complete
         part.write_bytes(b"%PDF-1.7 new invoice")

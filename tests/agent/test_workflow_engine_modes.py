@@ -456,3 +456,16 @@ def test_a_program_does_not_outlive_an_agent_killed_mid_run(tmp_path):
     finally:
         agent.kill()
         agent.wait()
+
+
+def test_notify_without_a_desktop_says_it_in_the_log(tmp_path, bench, monkeypatch, caplog):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    definition = {**workflow([]), "name": "tell me", "actions": [{"type": "notify", "message": "{trigger.name} came"}]}
+    with caplog.at_level(logging.INFO, logger="agent.workflows.actions"):
+        b = bench(approve(1, definition))
+        b.trigger("report.pdf")
+        (run,) = b.memory.wait_runs(1)
+    assert run.outcome == "ok"
+    assert run.output_tail == "logged: report.pdf came\n"
+    assert "workflow 1 'tell me': report.pdf came" in caplog.text
