@@ -28,9 +28,9 @@ FileEvent = Literal["create", "modify", "delete", "move"]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-# minute, hour, day of month, month, day of week: numbers, ranges, lists and steps (names are not accepted)
+# minute, hour, day of month, month, day of week: numbers, ranges, lists and steps of 1 or more (no names)
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_CRON_PART = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?$")
+_CRON_PART = re.compile(r"^(\*|\d+(-\d+)?)(/[1-9]\d*)?$")
 # a run action is an argv list; a shell given a script to interpret is a shell string by another name
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh", "cmd", "cmd.exe", "powershell", "pwsh"})
 _SHELL_SCRIPT_FLAGS = frozenset({"-c", "/c", "/k", "-command", "-encodedcommand"})

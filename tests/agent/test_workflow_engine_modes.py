@@ -233,7 +233,9 @@ def test_pause_and_disable_stop_what_runs_and_nothing_starts(tmp_path, bench):
     assert len(b.lines("start")) == 2
 
 
-def _constructed(action: RunAction | None = None, trigger: FileTrigger | None = None) -> WorkflowDefinition:
+def _constructed(
+    action: RunAction | None = None, trigger: FileTrigger | ScheduleTrigger | None = None
+) -> WorkflowDefinition:
     """A definition built without validation, as a bug or a tampered store could hand it to the engine."""
     return WorkflowDefinition.model_construct(
         name="hostile", enabled=True, mode="single", max=3, conditions=[],
@@ -258,7 +260,8 @@ def test_a_hostile_definition_given_to_the_engine_is_refused(tmp_path, bench, ca
                                         args_from_history=False)), "0" * 64),
         Approved(5, 1, good.definition, "f" * 64),  # valid, but not what was approved
         Approved(6, 1, good.definition, good.definition_hash, {0: ["bash", "-c", "touch pwned"]}),  # approved argv
-        approve(9, {**workflow(["touch", "pwned"]), "triggers": [{"type": "schedule", "cron": "*/0 * * * *"}]}),
+        Approved(9, 1, _constructed(trigger=ScheduleTrigger.model_construct(type="schedule", cron="*/0 * * * *")),
+                 "0" * 64),
         approve(8, {**workflow(["touch", "pwned"]), "triggers": [
             {"type": "file", "root": "elsewhere", "paths": ["in/*"], "events": ["create"], "debounce_ms": 0}]}),
     ]  # fmt: skip
@@ -279,7 +282,7 @@ def test_a_hostile_definition_given_to_the_engine_is_refused(tmp_path, bench, ca
     assert "contains a space" in text
     assert "hash differs" in text
     assert "not watched by this agent" in text
-    assert "its schedule cannot be read" in text
+    assert "cron minute field '*/0'" in text
 
 
 def test_paths_that_lead_out_of_the_root_through_symlinks_are_refused_at_run_time(tmp_path, bench):

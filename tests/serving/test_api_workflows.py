@@ -37,6 +37,7 @@ def test_create_read_list(api: TestClient, device: Device):
         ({"actions": [{"type": "move", "dest": "../outside/{trigger.name}"}]}, "actions.0.move.dest"),
         ({"triggers": [{"type": "file", "root": "home", "paths": ["/abs/*.tex"]}]}, "triggers.0.file.paths.0"),
         ({"triggers": [{"type": "schedule", "cron": "99 * * * *"}]}, "triggers.0.schedule.cron"),
+        ({"triggers": [{"type": "schedule", "cron": "*/0 * * * *"}]}, "triggers.0.schedule.cron"),
         ({"name": ""}, "name"),
         ({"mode": "sometimes"}, "mode"),
         ({"surprise": 1}, "surprise"),
