@@ -20,11 +20,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.coalesce import file_state
 from agent.config import AgentConfig
 from agent.spool import FileState
 from agent.workflows import actions
 from agent.workflows.model import Approved, Outcome, RunRecord, RunSink, WorkflowSource
+from agent.workflows.ownwrites import OwnWrites, Window
 from agent.workflows.triggers import Cron, conditions_hold, file_values, matches, render
 from floyo.workflow_definition import (
     CopyAction,
@@ -42,8 +42,6 @@ from floyo.workflow_definition import (
 log = logging.getLogger(__name__)
 
 FILE_KINDS = frozenset({"create", "modify", "delete", "move"})
-OWN_MEMORY_SECONDS = 120.0  # how long a run's writes are remembered as its own (events reach the engine late)
-NOTIFIED_SLACK = 1.0  # a delete or move is dated by its notification, which can follow the run's end a little
 HOUR = 3600.0
 
 
@@ -79,16 +77,16 @@ class Loaded:
 
 @dataclass
 class Active:
-    """A run under way (or just ended: kept a while as the window its own writes are recognised by)."""
+    """A run under way."""
 
     run: RunRecord
-    alias: str
-    # the run's working folder relative to the root ('' = the whole root), where what changes while it runs is
-    # taken as its own; None when its run actions declare ``writes`` (then those are its writes, nothing else)
-    scope: str | None
+    window: Window  # where and when its writes are its own
     cancel: threading.Event = field(default_factory=threading.Event)
-    ended: float | None = None  # wall clock
     thread: threading.Thread | None = None
+
+    @property
+    def ended(self) -> float | None:
+        return self.window.ended
 
 
 @dataclass
@@ -102,7 +100,8 @@ class WorkflowState:
     cap_noted: float = -HOUR
 
 
-def _uses_file(definition: WorkflowDefinition) -> bool:
+def uses_file(definition: WorkflowDefinition) -> bool:
+    """Whether the actions use the file that triggered (a move, a copy, a ``{trigger.…}`` placeholder)."""
     texts: list[str] = []
     for action in definition.actions:
         if isinstance(action, MoveAction | CopyAction):
@@ -116,8 +115,7 @@ def _uses_file(definition: WorkflowDefinition) -> bool:
     return any("{trigger." in t for t in texts)
 
 
-def _under(rel: str, scope: str) -> bool:
-    return not scope or rel == scope or rel.startswith(scope + "/")
+_uses_file = uses_file  # the name `floyo agent dry-run` imports
 
 
 class Engine:
@@ -133,8 +131,7 @@ class Engine:
         self._by_root: dict[str, list[tuple[Loaded, int, FileTrigger]]] = {}
         self._states: dict[int, WorkflowState] = {}
         self._pending: dict[tuple[int, int, str | None], tuple[float, Fire]] = {}
-        self._windows: list[Active] = []  # runs under way or ended within OWN_MEMORY_SECONDS
-        self._ledger: dict[tuple[str, str], tuple[FileState | None, float]] = {}  # exact files actions wrote
+        self.own = OwnWrites(self.roots)
         self._generation: int | None = None
         self._refused: set[tuple[int, str]] = set()
         self.paused = False
@@ -190,7 +187,7 @@ class Engine:
             self._refuse(approved, f"its schedule cannot be read: {exc}")
             return None
         return Loaded(
-            approved, definition, file_roots[0] if file_roots else next(iter(self.roots)), _uses_file(definition),
+            approved, definition, file_roots[0] if file_roots else next(iter(self.roots)), uses_file(definition),
             crons,
             tuple(g for _, a in runs for g in a.writes),
             Path(approved.argv.get(runs[0][0], runs[0][1].command)[0]).name if runs else None,
@@ -239,26 +236,8 @@ class Engine:
     # -- file events ----------------------------------------------------------------------------------------------
 
     def own_write(self, alias: str, event: dict[str, Any]) -> bool:
-        """Whether an event is a workflow's own doing: a file an action moved or copied (still as it left it), a
-        path some run declares in ``writes``, or a change made inside a run's working folder while it ran."""
-        paths = [event["path"], *([event["dest_path"]] if event.get("dest_path") else [])]
-        root = self.roots.get(alias)
-        for rel in paths:
-            known = self._ledger.get((alias, rel))
-            if known is not None and root is not None and file_state(str(root / rel)) == known[0]:
-                return True
-        if any(w.alias == alias and matches(w.writes, rel) for w in self.workflows.values() for rel in paths):
-            return True
-        since = float(event.get("since") or event.get("wall") or time.time())
-        slack = NOTIFIED_SLACK if event["kind"] in ("delete", "move") else 0.0
-        return any(
-            w.alias == alias
-            and w.scope is not None
-            and since >= w.run.started_at - 0.01
-            and (w.ended is None or since <= w.ended + slack)
-            and any(_under(rel, w.scope) for rel in paths)
-            for w in self._windows
-        )
+        """Whether an event is a workflow's own doing (``ownwrites``): it then triggers no workflow."""
+        return self.own.own(alias, event, ((w.alias, w.writes) for w in self.workflows.values()))
 
     def on_file_events(self, alias: str, events: Iterable[dict[str, Any]]) -> None:
         """The watcher's decided events of one root (relative paths, before privacy): each matching trigger's
@@ -328,9 +307,8 @@ class Engine:
         cwd = render(runs[0].cwd, file_values(fire.rel)).strip("/") if runs else None
         run.root, run.cwd = fire.alias, cwd
         scope = None if cwd is None or w.writes else ("" if cwd == "." else cwd)
-        active = Active(run, fire.alias, scope)
+        active = Active(run, self.own.window(fire.alias, scope, run.started_at))
         state.active.append(active)
-        self._windows.append(active)
         self.fired += 1
         active.thread = threading.Thread(target=self._execute, args=(w, fire, active), name=f"workflow-{w.id}",
                                          daemon=True)  # fmt: skip
@@ -343,13 +321,13 @@ class Engine:
         except Exception:  # a record that failed must not stop the engine
             log.exception("could not record a skipped run of workflow %d", run.workflow_id)
 
-    def _own(self, alias: str, rel: str, state: FileState | None) -> None:
+    def _wrote(self, alias: str, rel: str, state: FileState | None) -> None:
         with self._cond:
-            self._ledger[(alias, rel)] = (state, time.monotonic() + OWN_MEMORY_SECONDS)
+            self.own.wrote(alias, rel, state)
 
     def _context(self, w: Loaded, fire: Fire, active: Active) -> actions.Context:
         return actions.Context(
-            fire.alias, self.roots[fire.alias], fire.rel, active.run, w.definition.name, active.cancel, self._own,
+            fire.alias, self.roots[fire.alias], fire.rel, active.run, w.definition.name, active.cancel, self._wrote,
             self.config.run_output_bytes, frozenset(self.config.run_env), dict(self.config.webhook_secrets),
             fire.event,
         )  # fmt: skip
@@ -401,7 +379,7 @@ class Engine:
     def _ended(self, w: Loaded, active: Active, outcome: Outcome | None) -> None:
         disable: str | None = None
         with self._cond:
-            active.ended = time.time()
+            active.window.ended = time.time()
             state = self._states[w.id]
             state.active.remove(active)
             if outcome in ("failed", "timeout"):
@@ -437,12 +415,6 @@ class Engine:
                     self._fire(w, Fire(w.alias, None, None, {"type": "schedule", "cron": text,
                                                              "at": minute.isoformat()}))  # fmt: skip
 
-    def _prune(self, now: float) -> None:
-        wall = time.time()
-        self._windows = [a for a in self._windows if a.ended is None or wall - a.ended < OWN_MEMORY_SECONDS]
-        if self._ledger:
-            self._ledger = {k: v for k, v in self._ledger.items() if v[1] > now}
-
     def step(self) -> float:
         """Start what is due; returns how long the thread may sleep."""
         self.refresh()
@@ -456,7 +428,7 @@ class Engine:
                         if w is not None:
                             self._fire(w, fire)
                 self._schedules()
-            self._prune(now)
+            self.own.prune()
             next_due = min((due for due, _ in self._pending.values()), default=now + 1.0)
             to_minute = 60.0 - time.time() % 60.0
             return max(0.0, min(next_due - now, to_minute + 0.01, 1.0))
