@@ -285,6 +285,7 @@ def main() -> None:
         status = json.loads((state / "status.json").read_bytes()).get("workflows") or {}
         loaded = status.get("runnable", 0)
         latency = latency_trials(root, stamps, state, url, token, args.trials) if approved else None
+        pre_burst_peak = peak_rss(agent.pid)
 
         # burst
         burst_dir = root / "burst"
@@ -329,6 +330,7 @@ def main() -> None:
     print(f"| ready on the tree (walk + watches) | {agent_start:.1f} s | {bare_start:.1f} s |")
     print(f"| idle CPU over {span:.0f} s | {idle_a:.2f} % | {idle_b:.2f} % |")
     print(f"| RSS at the end of the idle window | {idle_rss_a / 2**20:.0f} MB | {idle_rss_b / 2**20:.0f} MB |")
+    print(f"| peak RSS before the burst (start-up walk, idle, latency saves) | {pre_burst_peak / 2**20:.0f} MB | n/a |")
     print(f"| peak RSS (VmHWM: start-up walk and burst included) | {rss_a / 2**20:.0f} MB | {rss_b / 2**20:.0f} MB |")
     print(f"| burst of {args.burst} new files written in {write_s:.2f} s: captured | "
           f"{len(burst_paths)} distinct files, each once: {len(got) == len(burst_paths)} | "
