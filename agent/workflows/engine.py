@@ -8,6 +8,7 @@ thread (deadlines, schedules, reloading what is runnable); each run has a thread
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -25,7 +26,7 @@ from agent.spool import FileState
 from agent.workflows import actions
 from agent.workflows.model import Approved, Outcome, RunRecord, RunSink, WorkflowSource
 from agent.workflows.ownwrites import OwnWrites, Window
-from agent.workflows.triggers import Cron, conditions_hold, file_values, matches, render
+from agent.workflows.triggers import Cron, any_glob, conditions_hold, file_values, matches, render
 from floyo.workflow_definition import (
     CopyAction,
     FileTrigger,
@@ -128,7 +129,8 @@ class Engine:
         self.roots = {alias: path.resolve() for alias, path in config.roots.items()}
         self._cond = threading.Condition()
         self.workflows: dict[int, Loaded] = {}
-        self._by_root: dict[str, list[tuple[Loaded, int, FileTrigger]]] = {}
+        # per root: one expression of every trigger's globs (most events match none), then the triggers
+        self._by_root: dict[str, tuple[re.Pattern[str], list[tuple[Loaded, int, FileTrigger]]]] = {}
         self._states: dict[int, WorkflowState] = {}
         self._pending: dict[tuple[int, int, str | None], tuple[float, Fire]] = {}
         self.own = OwnWrites(self.roots)
@@ -217,12 +219,16 @@ class Engine:
                 if new is None or new.approved.definition_hash != old.approved.definition_hash:
                     self._stop_workflow(wid)  # disabled, gone, or changed: what it was doing stops too
             self.workflows = loaded
-            self._by_root = {}
-            for w in loaded.values():
-                for i, t in enumerate(w.definition.triggers):
-                    if isinstance(t, FileTrigger):
-                        self._by_root.setdefault(t.root, []).append((w, i, t))
+            self._reindex()
             log.info("%d workflow(s) runnable", len(loaded))
+
+    def _reindex(self) -> None:
+        by_root: dict[str, list[tuple[Loaded, int, FileTrigger]]] = {}
+        for w in self.workflows.values():
+            for i, t in enumerate(w.definition.triggers):
+                if isinstance(t, FileTrigger):
+                    by_root.setdefault(t.root, []).append((w, i, t))
+        self._by_root = {a: (any_glob(g for _, _, t in c for g in t.paths), c) for a, c in by_root.items()}
 
     def _stop_workflow(self, wid: int) -> None:
         state = self._states.get(wid)
@@ -243,15 +249,16 @@ class Engine:
         """The watcher's decided events of one root (relative paths, before privacy): each matching trigger's
         debounce starts again; its run starts when the debounce ends."""
         with self._cond:
-            candidates = self._by_root.get(alias)
-            if self.paused or not candidates:
+            indexed = self._by_root.get(alias)
+            if self.paused or indexed is None:
                 return
+            any_trigger, candidates = indexed
             now, woke = time.monotonic(), False
             for event in events:
                 kind = event.get("kind")
-                if kind not in FILE_KINDS:
-                    continue
                 rel = event.get("dest_path") or event["path"]  # a move fires where the file arrived
+                if kind not in FILE_KINDS or not any_trigger.match(rel):
+                    continue
                 if self.own_write(alias, event):
                     log.debug("%s %s/%s is a workflow's own write: no trigger", kind, alias, rel)
                     continue
@@ -387,7 +394,7 @@ class Engine:
                 if state.failures >= self.config.max_consecutive_failures:
                     disable = f"{state.failures} runs failed in a row; the last: {active.run.error}"
                     self.workflows.pop(w.id, None)
-                    self._by_root = {a: [x for x in v if x[0].id != w.id] for a, v in self._by_root.items()}
+                    self._reindex()
                     self._stop_workflow(w.id)
             elif outcome == "ok":
                 state.failures = 0

@@ -48,6 +48,13 @@ def glob_regex(glob: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z", re.DOTALL)
 
 
+def any_glob(globs: Iterable[str]) -> re.Pattern[str]:
+    """One expression matching what any of ``globs`` matches: a single test per event, in C, whatever the number
+    of workflows (none given: matches nothing)."""
+    parts = [f"(?:{glob_regex(g).pattern})" for g in dict.fromkeys(globs)]
+    return re.compile("|".join(parts) if parts else r"(?!)", re.DOTALL)
+
+
 def matches(globs: Iterable[str], rel: str) -> bool:
     """Whether ``rel`` (relative to the root) matches one of ``globs``."""
     return any(glob_regex(g).match(rel) for g in globs)

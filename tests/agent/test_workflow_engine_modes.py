@@ -20,7 +20,7 @@ import pytest
 from agent.config import AgentConfig
 from agent.workflows.engine import Engine
 from agent.workflows.model import Approved
-from agent.workflows.triggers import Cron, glob_regex, in_window, matches
+from agent.workflows.triggers import Cron, any_glob, glob_regex, in_window, matches
 from floyo.workflow_definition import FileTrigger, RunAction, ScheduleTrigger, TimeWindow, WorkflowDefinition
 from tests.agent.helpers import wait_for
 from tests.agent.workflow_helpers import Memory, approve
@@ -420,6 +420,10 @@ def test_cron_windows_and_globs():
     assert matches(["src/**"], "src/a/b.py")
     assert matches(["f[0-9].txt"], "f1.txt")
     assert not matches(["f[!0-9].txt"], "f1.txt")
+    combined = any_glob(["Downloads/*.pdf", "**/*.md", "src/**"])
+    assert all(combined.match(p) for p in ("Downloads/a.pdf", "x/y/a.md", "src/a/b.py"))
+    assert not any(combined.match(p) for p in ("Downloads/sub/a.pdf", "a.txt", "srcx/a.py"))
+    assert not any_glob([]).match("anything")
     assert glob_regex("a.b").match("a.b")
     assert not glob_regex("a.b").match("axb")
 
