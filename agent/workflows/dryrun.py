@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.workflows.activity import Activity
-from agent.workflows.engine import _uses_file
+from agent.workflows.engine import uses_file
 from agent.workflows.local import LocalWorkflow
 from agent.workflows.present import action_words, first_root, would_run
 from agent.workflows.triggers import Cron, conditions_hold, file_values, matches, render
@@ -48,7 +48,7 @@ def _rendered(workflow: LocalWorkflow, rel: str | None) -> list[str]:
 def _file_fires(definition: WorkflowDefinition, activity: list[Activity]) -> list[tuple[float, str, str]]:
     """(when, what happened, path) of each debounced file trigger."""
     writes = [g for a in definition.actions if isinstance(a, RunAction) for g in a.writes]
-    per_file = _uses_file(definition)
+    per_file = uses_file(definition)
     fires: list[tuple[float, str, str]] = []
     for trigger in (t for t in definition.triggers if isinstance(t, FileTrigger)):
         debounce = trigger.debounce_ms / 1000

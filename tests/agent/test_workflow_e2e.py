@@ -152,6 +152,14 @@ def test_only_what_the_person_approved_runs_and_only_while_the_server_allows_it(
     assert would == [f"create proj:in/{n}.txt" for n in "abcdef"]
 
 
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 SLEEPER = "import os, time; open('out/pid', 'w').write(str(os.getpid())); time.sleep(60)"
 
 
@@ -167,6 +175,7 @@ def test_sigkill_mid_run_is_reported_once_as_interrupted(world, agents, env):
     child = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the run to start"))
     try:
         world.agent.kill()  # SIGKILL: the run is recorded as started, never finished
+        wait_for(lambda: not alive(child), what="the run's program to die with the agent")
         world.agent = agents(env, world.state, [], "--config", str(world.config))
         [event] = wait_for(lambda: run_events(world, wid), what="the interrupted run's report", timeout=30)
         assert event["meta"]["outcome"] == "interrupted"
@@ -181,4 +190,4 @@ def test_sigkill_mid_run_is_reported_once_as_interrupted(world, agents, env):
         assert [e["event_id"] for e in run_events(world, wid)] == [event["event_id"]]
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signal.SIGKILL)  # the run's process outlives a SIGKILLed agent (its own session)
+            os.kill(child, signal.SIGKILL)  # if it outlived the agent after all
