@@ -1,5 +1,5 @@
 """`floyo agent workflows | approve | reject | runs` against a real server: JSON shape, proposals from the local
-history, one-line errors."""
+history, one-line errors, the decisions told to the server."""
 
 from __future__ import annotations
 
@@ -149,3 +149,31 @@ def test_pause_is_shown_and_stops_workflows(setup):
     resumed = invoke("agent", "resume", "--state-dir", opts[3])
     assert "approved workflows run again" in resumed.stdout
     assert as_json("workflows", *opts)["paused"] is False
+
+
+def server_side(url: str, token: str, wid: int) -> dict[str, Any]:
+    answer = httpx.get(f"{url}/api/v1/workflows/{wid}", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_decisions_are_told_to_the_server_and_an_agent_disable_disables_it_there(setup):
+    url, token, _root, opts = setup
+    wid = create_workflow(url, token, suggested())["id"]
+    assert invoke("agent", "approve", str(wid), "--yes", *opts).exit_code == 0
+    [approval] = server_side(url, token, wid)["approvals"]
+    assert (approval["state"], approval["version"]) == ("approved", 1)
+    assert invoke("agent", "reject", str(wid), *opts).exit_code == 0
+    assert [a["state"] for a in server_side(url, token, wid)["approvals"]] == ["rejected"]
+
+    assert invoke("agent", "approve", str(wid), "--yes", *opts).exit_code == 0
+    store = WorkflowStore(load_config(Path(opts[1]), state_dir=Path(opts[3])))
+    store.disable(wid, "5 runs failed in a row")  # what the engine does after repeated failures
+    assert invoke("agent", "workflows", *opts).exit_code == 0  # the next sync tells the server, then reads back
+    answer = server_side(url, token, wid)
+    assert answer["enabled"] is False
+    assert [(a["state"], a.get("reason")) for a in answer["approvals"]] == [("disabled", "5 runs failed in a row")]
+    assert store.notices() == []
+    local = store.get(wid)
+    assert (local.state, local.version) == ("disabled", 2)
+    assert store.runnable() == []
