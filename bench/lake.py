@@ -1,10 +1,14 @@
 """Benchmark the lake: PostgreSQL -> Parquet export and the feature build, each against a same-run baseline.
 
-    .venv/bin/python -m bench.lake --events 10000000 [--database-url postgresql://postgres@127.0.0.1:5432/floyo_bench_lake]
+    .venv/bin/python -m bench.lake --events 2000000 [--repeat 3] [--export-only] [--database-url postgresql://...]
 
 Fills a dedicated database with synthetic events (SQL generate_series, not the ingest path: this measures the
-export, not ingest), then times: the raw ``COPY (SELECT ...) TO STDOUT`` into a file (baseline), the candidate
-PostgreSQL -> Arrow readers, ``floyo export``'s code path end to end, the feature build (sessions + transactions +
+export, not ingest), then, ``--repeat`` rounds in turn: the raw ``COPY (SELECT ...) TO STDOUT`` into a file through
+psycopg (the baseline), the same through ``psql``'s ``\\copy`` (C client), ``floyo export --full``'s code path in
+this process and as the ``floyo export`` command (a new process: start and imports included). Each gets its wall
+time and the CPU seconds of the client and of PostgreSQL (its backends of the bench database, sampled from
+/proc), and each round's export/COPY ratio; the export's phases say where its time goes. Then (unless
+``--export-only``) the candidate PostgreSQL -> Arrow readers, the feature build (sessions + transactions +
 sequences) with its peak memory, and one plain DuckDB SQL query computing the same sessions (baseline).
 """
 
@@ -112,19 +116,6 @@ def csv_to_arrow(url: str, lo: int, hi: int) -> int:
     return int(table.cast(LAKE_SCHEMA).num_rows)
 
 
-def copy_out_baseline(url: str, lo: int, hi: int, out: Path) -> float:
-    """The baseline: raw ``COPY (SELECT ...) TO STDOUT`` of the same rows into a file."""
-    t0 = time.perf_counter()
-    with (
-        psycopg.connect(url) as conn,
-        open(out, "wb") as fh,
-        conn.cursor().copy(f"COPY ({select_sql(lo, hi)}) TO STDOUT (FORMAT csv)") as copy,
-    ):
-        for block in copy:
-            fh.write(block)
-    return time.perf_counter() - t0
-
-
 def reader_timings(url: str, lo: int, hi: int) -> list[tuple[str, float]]:
     """PostgreSQL -> Arrow candidates on the same rows: (name, seconds)."""
     from floyo.db.engine import psycopg_conninfo
@@ -212,6 +203,8 @@ def main() -> None:
     parser.add_argument("--reader-events", type=int, default=2_000_000, help="rows for the reader comparison")
     parser.add_argument("--database-url", default=os.environ.get("FLOYO_BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--reuse", action="store_true", help="keep the database if it already holds --events rows")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of COPY vs export (ratios taken per round)")
+    parser.add_argument("--export-only", action="store_true", help="only export vs COPY: no readers, no features")
     parser.add_argument("--child-features")
     parser.add_argument("--child-duckdb")
     args = parser.parse_args()
@@ -231,48 +224,41 @@ def _count(url: str) -> int:
 
 
 def run(args: Any) -> None:
+    from bench.export_vs_copy import compare, headline, report
+
     url, n = args.database_url, args.events
     fill_s = None
     if not (args.reuse and _count(url) == n):
         fill_s = fill(url, n, users=args.users, days=args.days)
     rows: list[tuple[str, int, float, str]] = []
     with tempfile.TemporaryDirectory(prefix="floyo-bench-lake-") as tmp:
-        base_s = copy_out_baseline(url, 0, n, Path(tmp) / "copy.csv")
-        rows.append(("baseline: COPY (SELECT ...) TO STDOUT -> file", n, base_s, "1.00x"))
-        k = min(n, args.reader_events)
-        for name, seconds in reader_timings(url, 0, k):
-            rows.append((f"reader: {name}", k, seconds, ""))
-        export_s = export_seconds(url, Path(tmp) / "data")
-        rows.append(("floyo export (ADBC -> Arrow -> Parquet, compacted)", n, export_s, f"{export_s / base_s:.2f}x"))
-        lake = Path(tmp) / "data" / "lake"
-        duck_s, duck_mem = run_child("duckdb", lake)
-        feat_s, feat_mem = run_child("features", lake)
-        rows.append(("baseline: one DuckDB SQL query, sessions -> Parquet", n, duck_s, f"peak {duck_mem:.2f} GiB"))
-        rows.append(("features build: sessions+transactions+sequences", n, feat_s, f"peak {feat_mem:.2f} GiB"))
-    print_table(rows, args, fill_s)
+        load = os.getloadavg()[0]
+        runs = compare(url, select_sql(0, n), Path(tmp), args.repeat)
+        if not args.export_only:
+            k = min(n, args.reader_events)
+            for name, seconds in reader_timings(url, 0, k):
+                rows.append((f"reader: {name}", k, seconds, ""))
+            lake = Path(tmp) / "data" / "lake"
+            duck_s, duck_mem = run_child("duckdb", lake)
+            feat_s, feat_mem = run_child("features", lake)
+            rows.append(("baseline: one DuckDB SQL query, sessions -> Parquet", n, duck_s, f"peak {duck_mem:.2f} GiB"))
+            rows.append(("features build: sessions+transactions+sequences", n, feat_s, f"peak {feat_mem:.2f} GiB"))
+    print(f"\n{n:,} synthetic events, {args.users} users, {args.days} days; {os.cpu_count()} CPUs, load average "
+          f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; fill {'reused' if fill_s is None else f'{fill_s:.0f} s'}; "
+          f"{args.repeat} rounds, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")  # fmt: skip
+    print("\n".join(report(runs, n)))
+    print(f"\n{headline(runs)}")
+    if rows:
+        print_table(rows)
+    print(f"\nreproduce: .venv/bin/python -m bench.lake --events {n} --users {args.users} --days {args.days} "
+          f"--repeat {args.repeat}{' --export-only' if args.export_only else ''}")  # fmt: skip
 
 
-def export_seconds(url: str, data_dir: Path) -> float:
-    from sqlalchemy import create_engine
-
-    from floyo.settings import Settings
-    from ingest.lake_export import export_lake
-
-    engine = create_engine(sqlalchemy_url(url))
-    settings = Settings(database_url=sqlalchemy_url(url), data_dir=data_dir, retention_days=0)
-    result = export_lake(engine, settings, full=True, retention=False)
-    engine.dispose()
-    return result.seconds
-
-
-def print_table(rows: list[tuple[str, int, float, str]], args: Any, fill_s: float | None) -> None:
-    print(f"\n{args.events:,} synthetic events, {args.users} users, {args.days} days; {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}; fill {'reused' if fill_s is None else f'{fill_s:.0f} s'}")  # fmt: skip
+def print_table(rows: list[tuple[str, int, float, str]]) -> None:
     print("\n| step | events | seconds | events/s | note |\n|---|---:|---:|---:|---|")
     for name, count, seconds, note in rows:
         rate = f"{count / seconds:,.0f}" if seconds == seconds and seconds > 0 else "-"
         print(f"| {name} | {count:,} | {seconds:.2f} | {rate} | {note} |")
-    print(f"\nreproduce: .venv/bin/python -m bench.lake --events {args.events} --users {args.users} --days {args.days}")
 
 
 if __name__ == "__main__":

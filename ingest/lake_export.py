@@ -11,18 +11,17 @@ Protocol (docs/lake.md explains why it is sound):
 3. The safe horizon: ``LOCK TABLE events IN SHARE MODE`` waits for every in-flight writer of events (each one holds
    ROW EXCLUSIVE from before it drew its first seq until it ends), then the sequence's last value is read and the lock
    released at once. Every seq at or below it belongs to a finished transaction, so none can appear later.
-4. Seq ranges ``(lo, hi]`` up to the horizon are read (two ahead, on two connections) by the ADBC PostgreSQL
-   driver, which decodes binary COPY into Arrow in C++ (no Python object per row), written to
-   ``_staging/`` as zstd Parquet partitioned by event date, then the watermark is committed, then the staged files
-   are renamed into ``events/date=YYYY-MM-DD/``.
+4. Seq ranges ``(lo, hi]`` up to the horizon are read (two ahead, on two connections kept for the whole run) by
+   the ADBC PostgreSQL driver, which decodes binary COPY into Arrow in C++ (no Python object per row), written to
+   ``_staging/`` as one zstd Parquet file per event date and fsynced, then the watermark is committed, then the
+   staged files are renamed into ``events/date=YYYY-MM-DD/`` (``ingest/lake_files.py``).
 5. Small files of a date are compacted into one; retention drops old dates from the lake and old rows from PostgreSQL.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import shutil
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -30,13 +29,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine
 
@@ -44,22 +41,25 @@ from floyo import event_schema
 from floyo.db.engine import psycopg_conninfo
 from floyo.errors import Conflict
 from floyo.settings import Settings
+from ingest.lake_files import (
+    LAKE_SCHEMA,
+    STAGING,
+    compact,
+    events_dir,
+    lake_files,
+    parse_part,
+    promote,
+    recover,
+    write_staged,
+)
 from ingest.lake_retention import RetentionPlan, apply_retention, plan_retention
+
+__all__ = ["LAKE_SCHEMA", "ExportResult", "events_dir", "export_lake", "parse_part", "read_watermark", "recover"]
 
 EXPORT_LOCK_KEY = 0x466C6F796F4C616B  # "FloyoLak": one exporter per database
 DEFAULT_CHUNK_SEQS = 250_000
-ROW_GROUP_ROWS = 128 * 1024
-# dictionary-encode the low-cardinality columns only: trying it on event_id (random) costs 30 % of write time
-DICTIONARY_COLUMNS = ["kind", "root", "path", "ext", "dest_path", "tool"]
-COMPACT_MAX_ROWS = 5_000_000
 READERS = 2  # COPY streams in flight: PostgreSQL formats one while pyarrow parses the other
-COMPACT_MIN_FILES = 8  # a date with this many files is merged whatever their size
-SMALL_FILE_ROWS = 50_000  # ... and with fewer, when they hold this many rows or fewer on average
-_PART = re.compile(r"^part-(\d+)-(\d+)(-c)?(?:-\d+)?\.parquet$")
-_TS = pa.timestamp("us")
-# Lake schema: the exported columns of the registry (floyo/event_schema.py); `date` lives in the directory name
-# (hive partitioning). uuid, enum and jsonb are read as text (see event_schema.AS_TEXT_IN_LAKE).
-LAKE_SCHEMA = event_schema.lake_schema()
+APPLICATION_NAME = "floyo export"  # what pg_stat_activity shows for the export's connections
 _SELECT = event_schema.lake_select()
 
 Progress = Callable[[int, int], None]  # (rows exported so far, seq span done so far)
@@ -81,10 +81,13 @@ class ExportResult:
     retention_dates_deleted: int = 0
     seconds: float = 0.0
     chunks: list[tuple[int, int, int]] = field(default_factory=list)  # (lo, hi, rows)
+    # wall seconds of the exporting thread per phase (PHASES): where an export's time goes
+    phases: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("chunks")
+        data.pop("phases")
         return data
 
     def describe(self) -> str:
@@ -99,17 +102,6 @@ class ExportResult:
                 f"lake dates before {self.retention['cutoff']}"
             )
         )
-
-
-def events_dir(lake: Path) -> Path:
-    """Where the events live in the lake."""
-    return lake / "events"
-
-
-def parse_part(name: str) -> tuple[int, int, bool] | None:
-    """(lo, hi, compacted) of a lake file name, None for foreign files."""
-    m = _PART.match(name)
-    return (int(m.group(1)), int(m.group(2)), bool(m.group(3))) if m else None
 
 
 # --- the watermark in PostgreSQL -------------------------------------------------------------------------------
@@ -175,7 +167,7 @@ def _lake_needs_full_export(conn: psycopg.Connection[Any], lake: Path) -> bool:
             f"{lake} holds the export of another database: point FLOYO_LAKE_DIR elsewhere, or run with --full",
         )
     # no committed file at all (a new, moved or deleted lake): exporting everything again is always correct
-    return not any(_lake_files(events_dir(lake))) and not any(_lake_files(lake / "_staging"))
+    return not any(lake_files(events_dir(lake))) and not any(lake_files(lake / STAGING))
 
 
 def _claim_lake(conn: psycopg.Connection[Any], lake: Path) -> None:
@@ -185,90 +177,63 @@ def _claim_lake(conn: psycopg.Connection[Any], lake: Path) -> None:
     os.replace(tmp, marker)
 
 
-# --- files -----------------------------------------------------------------------------------------------------
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _lake_files(root: Path) -> Iterator[Path]:
-    if root.exists():
-        yield from (p for p in root.glob("date=*/*") if p.is_file())
-
-
-def recover(lake: Path, watermark: int) -> int:
-    """Bring the lake to exactly the events at or below ``watermark``; returns how many files were touched."""
-    touched = 0
-    staging, events = lake / "_staging", events_dir(lake)
-    for path in list(_lake_files(staging)):
-        part = parse_part(path.name)
-        if part and part[1] <= watermark:
-            dest = events / path.parent.name / path.name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, dest)
-        else:
-            path.unlink()
-        touched += 1
-    shutil.rmtree(staging, ignore_errors=True)
-    for day in (d for d in events.glob("date=*") if d.is_dir()) if events.exists() else ():
-        touched += _recover_day(day, watermark)
-    return touched
-
-
-def _recover_day(day: Path, watermark: int) -> int:
-    touched = 0
-    parts = {p: parse_part(p.name) for p in day.iterdir() if p.is_file()}
-    compacted = [rng for rng in parts.values() if rng and rng[2] and rng[1] <= watermark]
-    for path, rng in parts.items():
-        covered = rng is not None and any(c[0] <= rng[0] and rng[1] <= c[1] and c != rng for c in compacted)
-        if rng is None or rng[1] > watermark or covered:
-            path.unlink()
-            touched += 1
-    if not any(day.iterdir()):
-        day.rmdir()
-    return touched
-
-
 # --- PostgreSQL -> Arrow ---------------------------------------------------------------------------------------
 
 
-def stream_range(conninfo: dict[str, Any], lo: int, hi: int) -> pa.Table:
-    """Events with ``lo < seq <= hi`` as an Arrow table, decoded from binary COPY in C++ by the ADBC driver."""
-    import adbc_driver_postgresql.dbapi as adbc  # type: ignore[import-untyped]
+def _reader_uri(conninfo: dict[str, Any]) -> str:
+    return make_conninfo(**{"application_name": APPLICATION_NAME, **conninfo})
 
-    query = f"SELECT {_SELECT} FROM events WHERE seq > {int(lo)} AND seq <= {int(hi)}"
-    with adbc.connect(make_conninfo(**conninfo)) as conn, conn.cursor() as cur:
-        cur.execute(query)
-        table = cur.fetch_arrow_table()
+
+def read_range(conn: Any, lo: int, hi: int) -> pa.Table:
+    """Events with ``lo < seq <= hi`` as an Arrow table, read on an ADBC connection (binary COPY decoded in C++)."""
+    import adbc_driver_manager
+
+    with adbc_driver_manager.AdbcStatement(conn) as stmt:
+        stmt.set_sql_query(f"SELECT {_SELECT} FROM events WHERE seq > {int(lo)} AND seq <= {int(hi)}")
+        stream, _ = stmt.execute_query()
+        table = pa.RecordBatchReader._import_from_c(stream.address).read_all()
     return table.cast(LAKE_SCHEMA)  # plain Arrow types, without the driver's field metadata
 
 
-def write_staged(table: pa.Table, staging: Path, lo: int, hi: int) -> int:
-    """Write one seq range into ``staging`` partitioned by event date; returns the number of files."""
-    dates = pc.cast(pc.cast(table["ts"], _TS), pa.date32())
-    table = table.append_column("date", dates)  # rows are sorted by compaction, not here
-    written: list[str] = []
-    ds.write_dataset(
-        table,
-        staging,
-        format="parquet",
-        partitioning=ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive"),
-        basename_template=f"part-{lo + 1:012d}-{hi:012d}-{{i}}.parquet",
-        existing_data_behavior="overwrite_or_ignore",
-        file_options=ds.ParquetFileFormat().make_write_options(compression="zstd", use_dictionary=DICTIONARY_COLUMNS),
-        max_rows_per_group=ROW_GROUP_ROWS,
-        min_rows_per_group=min(ROW_GROUP_ROWS, max(1, table.num_rows)),
-        max_partitions=100_000,
-        file_visitor=lambda f: written.append(f.path),
-    )
-    for day in {Path(p).parent for p in written}:
-        _fsync_dir(day)
-    return len(written)
+def stream_range(conninfo: dict[str, Any], lo: int, hi: int) -> pa.Table:
+    """``read_range`` on a connection of its own."""
+    with _Readers(conninfo) as readers:
+        return readers.read(lo, hi)
+
+
+class _Readers:
+    """The read-ahead threads' ADBC connections: each thread opens one on its first range and keeps it for the
+    run, because a new connection costs a catalog query. ADBC's low-level API, not its DB-API module, which imports
+    pandas and polars (0.25 s of every ``floyo export``'s start); in autocommit, ADBC's default, so no transaction
+    (and no lock on ``events``) stays open between two ranges."""
+
+    def __init__(self, conninfo: dict[str, Any]) -> None:
+        self._uri = _reader_uri(conninfo)
+        self._local = threading.local()
+        self._open: list[Any] = []
+        self._lock = threading.Lock()
+
+    def read(self, lo: int, hi: int) -> pa.Table:
+        """``read_range`` on this thread's connection."""
+        import adbc_driver_manager
+        import adbc_driver_postgresql  # type: ignore[import-untyped]
+
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            database = adbc_driver_postgresql.connect(self._uri)
+            with self._lock:
+                self._open.append(database)
+            conn = self._local.conn = adbc_driver_manager.AdbcConnection(database)
+            with self._lock:
+                self._open.append(conn)
+        return read_range(conn, lo, hi)
+
+    def __enter__(self) -> _Readers:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        for handle in reversed(self._open):  # connections, then databases; the pool's threads are done with them
+            handle.close()
 
 
 # --- the export ------------------------------------------------------------------------------------------------
@@ -320,90 +285,78 @@ def export_lake(
     conninfo = _conninfo(engine)
     result = ExportResult()
     with _export_lock(conninfo) as conn:
-        if full or _lake_needs_full_export(conn, lake):
-            _commit_watermark(conn, 0, 0, reset=True)
-        result.watermark_before = watermark = read_watermark(conn)
-        _claim_lake(conn, lake)
-        result.recovered_files = recover(lake, watermark)
-        result.horizon = safe_horizon(conn, lock_timeout_s=lock_timeout_s)
-        for lo, hi, table in _prefetched(conninfo, _chunks(watermark, result.horizon, chunk_seqs)):
+        with _phase(result, "start"):
+            if full or _lake_needs_full_export(conn, lake):
+                _commit_watermark(conn, 0, 0, reset=True)
+            result.watermark_before = watermark = read_watermark(conn)
+            _claim_lake(conn, lake)
+            result.recovered_files = recover(lake, watermark)
+            result.horizon = safe_horizon(conn, lock_timeout_s=lock_timeout_s)
+        for lo, hi, table in _prefetched(conninfo, _chunks(watermark, result.horizon, chunk_seqs), result):
             _commit_chunk(conn, lake, lo, hi, table, result)
             if on_chunk:
                 on_chunk(lo, hi, table.num_rows)
             if progress:
                 progress(result.exported, hi - result.watermark_before)
         result.watermark = read_watermark(conn)
-        result.compacted_partitions = compact(lake)
+        with _phase(result, "compact"):
+            result.compacted_partitions = compact(lake)
         if retention and settings.retention_days:
-            plan, (result.retention_rows_deleted, result.retention_dates_deleted) = _retain(
-                conn, settings, on_retention
-            )
+            with _phase(result, "retention"):
+                plan, (result.retention_rows_deleted, result.retention_dates_deleted) = _retain(
+                    conn, settings, on_retention
+                )
             result.retention = plan.as_dict()
     result.seconds = time.perf_counter() - started
     return result
 
 
+PHASES = ("start", "read", "write", "commit", "compact", "retention")
+
+
+@contextmanager
+def _phase(result: ExportResult, name: str) -> Iterator[None]:
+    """Add the wall time of the block to ``result.phases[name]`` (``read`` is time spent waiting for PostgreSQL
+    beyond what the read-ahead hid)."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        result.phases[name] = result.phases.get(name, 0.0) + time.perf_counter() - t0
+
+
 def _prefetched(
-    conninfo: dict[str, Any], ranges: Iterator[tuple[int, int]], readers: int = READERS
+    conninfo: dict[str, Any], ranges: Iterator[tuple[int, int]], result: ExportResult, readers: int = READERS
 ) -> Iterator[tuple[int, int, pa.Table]]:
     """Each range's rows in order, reading the next ranges from PostgreSQL while the caller writes the current one."""
-    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="lake-read") as pool:
+    # the pool shuts down (its threads finish) before the connections close: exits run in reverse order
+    with _Readers(conninfo) as reader, ThreadPoolExecutor(max_workers=readers, thread_name_prefix="lake-read") as pool:
         pending: deque[tuple[int, int, Future[pa.Table]]] = deque()
         for lo, hi in ranges:
-            pending.append((lo, hi, pool.submit(stream_range, conninfo, lo, hi)))
+            pending.append((lo, hi, pool.submit(reader.read, lo, hi)))
             if len(pending) > readers:
-                lo, hi, table = pending.popleft()
-                yield lo, hi, table.result()
+                yield _next(pending, result)
         while pending:
-            lo, hi, table = pending.popleft()
-            yield lo, hi, table.result()
+            yield _next(pending, result)
+
+
+def _next(pending: deque[tuple[int, int, Future[pa.Table]]], result: ExportResult) -> tuple[int, int, pa.Table]:
+    lo, hi, future = pending.popleft()
+    with _phase(result, "read"):
+        return lo, hi, future.result()
 
 
 def _commit_chunk(
     conn: psycopg.Connection[Any], lake: Path, lo: int, hi: int, table: pa.Table, result: ExportResult
 ) -> None:
-    staging = lake / "_staging"
-    if table.num_rows:
-        result.files_written += write_staged(table, staging, lo, hi)
-    _commit_watermark(conn, hi, table.num_rows)  # the commit point: from here on the staged files are the lake's
-    recover(lake, hi)
+    with _phase(result, "write"):
+        staged = write_staged(table, lake / STAGING, lo, hi)
+    with _phase(result, "commit"):
+        _commit_watermark(conn, hi, table.num_rows)  # the commit point: from here on the staged files are the lake's
+        promote(lake, staged)
+    result.files_written += len(staged)
     result.exported += table.num_rows
     result.chunks.append((lo, hi, table.num_rows))
-
-
-# --- compaction ------------------------------------------------------------------------------------------------
-
-
-def _needs_compaction(files: list[Path], max_rows: int) -> bool:
-    """Many files, or several small ones, and not too big to rewrite: a date of two big chunk files stays as is."""
-    if len(files) < 2:
-        return False
-    total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    return total <= max_rows and (len(files) >= COMPACT_MIN_FILES or total / len(files) < SMALL_FILE_ROWS)
-
-
-def compact(lake: Path, *, max_rows: int = COMPACT_MAX_ROWS) -> int:
-    """Merge a date's files into one sorted file when they are small (crash-safe: see ``recover``)."""
-    events = events_dir(lake)
-    merged = 0
-    for day in sorted(d for d in events.glob("date=*") if d.is_dir()) if events.exists() else ():
-        parts = {p: parse_part(p.name) for p in day.glob("part-*.parquet")}
-        ranges = [r for r in parts.values() if r]
-        files = sorted(p for p, r in parts.items() if r)
-        if not _needs_compaction(files, max_rows):
-            continue
-        table = pq.read_table(files, schema=LAKE_SCHEMA).sort_by([("user_id", "ascending"), ("seq", "ascending")])
-        lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-        final = day / f"part-{lo:012d}-{hi:012d}-c.parquet"
-        tmp = day / f".{final.name}.tmp"
-        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS, use_dictionary=DICTIONARY_COLUMNS)
-        os.replace(tmp, final)  # from here recovery deletes the inputs even if we die now
-        _fsync_dir(day)
-        for f in files:
-            if f != final:
-                f.unlink()
-        merged += 1
-    return merged
 
 
 def run_retention(
