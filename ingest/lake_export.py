@@ -32,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import psycopg
 import pyarrow as pa
 from psycopg.conninfo import make_conninfo
@@ -192,7 +193,42 @@ def read_range(conn: Any, lo: int, hi: int) -> pa.Table:
         stmt.set_sql_query(f"SELECT {_SELECT} FROM events WHERE seq > {int(lo)} AND seq <= {int(hi)}")
         stream, _ = stmt.execute_query()
         table = pa.RecordBatchReader._import_from_c(stream.address).read_all()
-    return table.cast(LAKE_SCHEMA)  # plain Arrow types, without the driver's field metadata
+    return as_lake_table(table)
+
+
+_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint16)  # byte -> two hex digits
+_UUID_GROUPS = ((0, 8, 0), (9, 13, 8), (14, 18, 12), (19, 23, 16), (24, 36, 20))  # (text from, to, hex digit from)
+
+
+def uuid_text(array: pa.Array) -> pa.Array:
+    """16-byte uuids (``fixed_size_binary(16)``, no nulls) as their canonical text, vectorised: 8-4-4-4-12
+    lower-case hex digits."""
+    n = len(array)
+    raw = np.frombuffer(array.buffers()[1], dtype=np.uint8)[16 * array.offset : 16 * (array.offset + n)]
+    digits = _HEX_PAIRS[raw.reshape(n, 16)].view(np.uint8).reshape(n, 32)
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    for start, stop, first in _UUID_GROUPS:
+        text[:, start:stop] = digits[:, first : first + stop - start]
+    offsets = np.arange(0, 36 * (n + 1), 36, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    chunks = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in column.chunks]
+    if pa.types.is_fixed_size_binary(chunks[0].type if chunks else column.type):
+        if any(c.null_count for c in chunks):
+            raise ValueError("uuid_text takes no nulls")
+        chunks = [uuid_text(c) for c in chunks]
+    return pa.chunked_array(chunks, pa.string())
+
+
+def as_lake_table(table: pa.Table) -> pa.Table:
+    """The driver's table in the lake's schema: uuid and jsonb (Arrow extension types ``arrow.uuid``,
+    ``arrow.json``) as text, without the driver's field metadata."""
+    for i, f in enumerate(table.schema):
+        if isinstance(f.type, pa.BaseExtensionType) or pa.types.is_fixed_size_binary(f.type):
+            table = table.set_column(i, f.name, _as_text(table.column(i)))
+    return table.cast(LAKE_SCHEMA)
 
 
 def stream_range(conninfo: dict[str, Any], lo: int, hi: int) -> pa.Table:

@@ -19,7 +19,8 @@ from sqlalchemy import text
 
 from floyo.db import migrate, psycopg_conninfo
 from floyo.errors import Conflict
-from ingest.lake_export import export_lake, parse_part, read_watermark, recover
+from ingest.lake_export import READERS, export_lake, parse_part, read_watermark, recover, stream_range
+from ingest.lake_files import write_staged
 from tests.features.helpers import LakeDB, days_ago, events_at, lake_db, lake_files, lake_seqs
 from tests.utils.db import scratch_database
 from tests.utils.factories import make_device
@@ -81,6 +82,9 @@ def test_lake_rows_round_trip_the_database_columns(ldb: LakeDB) -> None:
         db_ts = conn.execute(text("SELECT ts FROM events WHERE kind = 'move'")).scalar_one()
     assert by_kind["move"]["ts"] == db_ts
     assert str(by_kind["move"]["date"]) == db_ts.date().isoformat()
+    with ldb.engine.connect() as conn:  # uuids travel in binary and are written as PostgreSQL's text
+        db_ids = dict(conn.execute(text("SELECT seq, event_id::text FROM events")).tuples().all())
+    assert dict(zip(lake["seq"].to_list(), lake["event_id"].to_list(), strict=True)) == db_ids
 
 
 def test_in_flight_transaction_with_a_lower_seq_is_not_skipped(ldb: LakeDB) -> None:
@@ -103,6 +107,53 @@ def test_in_flight_transaction_with_a_lower_seq_is_not_skipped(ldb: LakeDB) -> N
     export_lake(ldb.engine, ldb.settings)
     assert lake_seqs(ldb.settings.lake_path) == ldb.db_seqs()
     assert len(ldb.db_seqs()) == 4
+
+
+def _stage_crashed_run(db: LakeDB) -> list[Path]:
+    """What an exporter killed after writing its staged files leaves: the whole range staged and fsynced."""
+    horizon = max(db.db_seqs())
+    staged = write_staged(
+        stream_range(psycopg_conninfo(db.url), 0, horizon), db.settings.lake_path / "_staging", 0, horizon
+    )
+    assert staged
+    return staged
+
+
+def test_a_crash_before_the_watermark_commit_loses_and_duplicates_nothing(ldb: LakeDB) -> None:
+    ldb.ingest(events_at(days_ago(3), 20, step=timedelta(hours=3)))
+    staged = _stage_crashed_run(ldb)  # ... and died before committing the watermark
+    result = export_lake(ldb.engine, ldb.settings, chunk_seqs=6)
+    assert result.recovered_files == len(staged)  # uncommitted: deleted, then exported again
+    assert result.exported == 20
+    assert lake_seqs(ldb.settings.lake_path) == ldb.db_seqs()
+    assert not (ldb.settings.lake_path / "_staging").exists()
+
+
+def test_a_crash_between_the_watermark_commit_and_the_renames_loses_and_duplicates_nothing(ldb: LakeDB) -> None:
+    ldb.ingest(events_at(days_ago(3), 20, step=timedelta(hours=3)))
+    staged = _stage_crashed_run(ldb)
+    with psycopg.connect(**psycopg_conninfo(ldb.url)) as conn:  # committed, then died before the renames
+        conn.execute("UPDATE lake_export_state SET watermark = %s WHERE id = 1", (max(ldb.db_seqs()),))
+    ldb.ingest(events_at(days_ago(1), 3))
+    result = export_lake(ldb.engine, ldb.settings)
+    assert result.recovered_files == len(staged)  # committed: moved into the lake, not exported again
+    assert result.exported == 3
+    assert lake_seqs(ldb.settings.lake_path) == ldb.db_seqs()
+    assert len(ldb.db_seqs()) == 23
+
+
+def test_readers_keep_their_connections_and_hold_no_transaction_between_ranges(ldb: LakeDB) -> None:
+    ldb.ingest(events_at(days_ago(2), 40, step=timedelta(minutes=30)))
+    seen: list[tuple[int, str]] = []
+
+    def look(_lo: int, _hi: int, _rows: int) -> None:
+        with psycopg.connect(**psycopg_conninfo(ldb.url), autocommit=True) as conn:
+            seen.extend(conn.execute("SELECT pid, state FROM pg_stat_activity WHERE application_name = 'floyo export'"))
+
+    assert export_lake(ldb.engine, ldb.settings, chunk_seqs=3, on_chunk=look).exported == 40
+    assert seen
+    assert len({pid for pid, _ in seen}) <= READERS  # one connection per reader for the whole run
+    assert "idle in transaction" not in {state for _, state in seen}
 
 
 def test_a_second_exporter_is_refused(ldb: LakeDB) -> None:
