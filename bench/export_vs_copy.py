@@ -134,15 +134,16 @@ def export_in_process(url: str, data_dir: Path) -> dict[str, Any]:
     return {"phases": result.phases, "files": result.files_written, "compacted": result.compacted_partitions}
 
 
-def export_command(url: str, data_dir: Path) -> None:
-    """``floyo export --full --no-retention`` as a new process, as an operator or the job's worker runs it."""
+def export_command(url: str, data_dir: Path, repo: Path = REPO) -> None:
+    """``floyo export --full --no-retention`` as a new process, as an operator or the job's worker runs it (the
+    code of ``repo``: another checkout measures an older export in the same run)."""
     shutil.rmtree(data_dir, ignore_errors=True)
     env = {**os.environ, "FLOYO_DATABASE_URL": _sqlalchemy_url(url), "FLOYO_DATA_DIR": str(data_dir),
-           "FLOYO_RETENTION_DAYS": "0", "PYTHONPATH": str(REPO)}  # fmt: skip
+           "FLOYO_RETENTION_DAYS": "0", "PYTHONPATH": str(repo)}  # fmt: skip
     env.pop("FLOYO_LAKE_DIR", None)
     subprocess.run(
         [sys.executable, "-m", "floyo", "export", "--full", "--no-retention"],
-        env=env, check=True, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, check=True, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
 
@@ -156,8 +157,9 @@ EXPORT = "floyo export, in process (ADBC -> Arrow -> Parquet, compacted)"
 COMMAND = "`floyo export` command (new process: start and imports too)"
 
 
-def compare(url: str, select: str, tmp: Path, rounds: int) -> dict[str, list[Measure]]:
-    """``rounds`` rounds of every contender, in turn, after one untimed COPY that warms the caches."""
+def compare(url: str, select: str, tmp: Path, rounds: int, other: Path | None = None) -> dict[str, list[Measure]]:
+    """``rounds`` rounds of every contender, in turn, after one untimed COPY that warms the caches; ``other``: a
+    checkout whose ``floyo export`` command runs too."""
     out = tmp / "copy.csv"
     copy_out(url, select, out)
     contenders: dict[str, tuple[Callable[[], dict[str, Any] | None], bool]] = {
@@ -167,6 +169,11 @@ def compare(url: str, select: str, tmp: Path, rounds: int) -> dict[str, list[Mea
     }
     if shutil.which("psql"):
         contenders[PSQL] = (lambda: psql_copy_out(url, select, out), True)
+    if other is not None:
+        contenders[f"`floyo export` command of {other}"] = (
+            lambda: export_command(url, tmp / "data-other", other),
+            True,
+        )
     runs: dict[str, list[Measure]] = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, (run, child) in contenders.items():

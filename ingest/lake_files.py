@@ -32,7 +32,7 @@ STAGING = "_staging"
 _PART = re.compile(r"^part-(\d+)-(\d+)(-c)?(?:-\d+)?\.parquet$")
 _TS = pa.timestamp("us")
 # Lake schema: the exported columns of the registry (floyo/event_schema.py); `date` lives in the directory name
-# (hive partitioning). uuid, enum and jsonb are read as text (see event_schema.AS_TEXT_IN_LAKE).
+# (hive partitioning). uuid, enum and jsonb are stored as text (see event_schema.AS_TEXT_IN_LAKE).
 LAKE_SCHEMA = event_schema.lake_schema()
 
 
