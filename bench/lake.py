@@ -76,9 +76,9 @@ def fill(url: str, n: int, *, users: int, days: int) -> float:
 
 
 def select_sql(lo: int, hi: int) -> str:
-    from ingest.lake_export import _SELECT
+    from ingest.lake_read import SELECT
 
-    return f"SELECT {_SELECT} FROM events WHERE seq > {lo} AND seq <= {hi}"
+    return f"SELECT {SELECT} FROM events WHERE seq > {lo} AND seq <= {hi}"
 
 
 def csv_to_arrow(url: str, lo: int, hi: int) -> int:
@@ -119,7 +119,7 @@ def csv_to_arrow(url: str, lo: int, hi: int) -> int:
 def reader_timings(url: str, lo: int, hi: int) -> list[tuple[str, float]]:
     """PostgreSQL -> Arrow candidates on the same rows: (name, seconds)."""
     from floyo.db.engine import psycopg_conninfo
-    from ingest.lake_export import stream_range
+    from ingest.lake_read import stream_range
 
     timings = []
     t0 = time.perf_counter()

@@ -6,7 +6,8 @@ the events API). Derived once at import, never per batch:
 
 - the binary COPY column order and types (``ingest/store.py``; its row builder is generated from this order),
 - the SQLAlchemy ``events`` table (``floyo/db/tables.py``),
-- the lake's Arrow schema and export select list (``ingest/lake_export.py``), ``features.lake``'s empty schema,
+- the lake's Arrow schema and export select list (``ingest/lake_files.py``, ``ingest/lake_read.py``),
+  ``features.lake``'s empty schema,
 - the events API's column list and its Parquet export schema (``ingest/queries.py``).
 
 Adding a column (docs/lake.md says it step by step): a ``Column`` here, in the position the migration gives it (new
@@ -36,7 +37,7 @@ COPY_TYPE = {
 # DuckDB read poorly (docs/lake.md).
 AS_TEXT_IN_LAKE = frozenset({"uuid", "event_kind", "jsonb"})
 # ... of which the export's query casts these to text; uuid and jsonb travel in binary (16 bytes, not 36
-# characters: 15 % less PostgreSQL CPU) and become text in the exporter (ingest.lake_export.as_lake_table).
+# characters: 15 % less PostgreSQL CPU) and become text in the exporter (ingest.lake_read.as_lake_table).
 CAST_IN_EXPORT = frozenset({"event_kind"})
 ARROW_TYPES = ("int64", "int32", "string", "timestamp[us, tz=UTC]")
 

@@ -14,14 +14,14 @@ Protocol (docs/lake.md explains why it is sound):
 4. Seq ranges ``(lo, hi]`` up to the horizon are read (two ahead, on two connections kept for the whole run) by
    the ADBC PostgreSQL driver, which decodes binary COPY into Arrow in C++ (no Python object per row), written to
    ``_staging/`` as one zstd Parquet file per event date and fsynced, then the watermark is committed, then the
-   staged files are renamed into ``events/date=YYYY-MM-DD/`` (``ingest/lake_files.py``).
+   staged files are renamed into ``events/date=YYYY-MM-DD/`` (reading: ``ingest/lake_read.py``; files:
+   ``ingest/lake_files.py``).
 5. Small files of a date are compacted into one; retention drops old dates from the lake and old rows from PostgreSQL.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -29,16 +29,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-import numpy as np
 import psycopg
 import pyarrow as pa
-from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine
 
-from floyo import event_schema
 from floyo.db.engine import psycopg_conninfo
 from floyo.errors import Conflict
 from floyo.settings import Settings
@@ -53,6 +49,7 @@ from ingest.lake_files import (
     recover,
     write_staged,
 )
+from ingest.lake_read import Readers
 from ingest.lake_retention import RetentionPlan, apply_retention, plan_retention
 
 __all__ = ["LAKE_SCHEMA", "ExportResult", "events_dir", "export_lake", "parse_part", "read_watermark", "recover"]
@@ -60,8 +57,6 @@ __all__ = ["LAKE_SCHEMA", "ExportResult", "events_dir", "export_lake", "parse_pa
 EXPORT_LOCK_KEY = 0x466C6F796F4C616B  # "FloyoLak": one exporter per database
 DEFAULT_CHUNK_SEQS = 250_000
 READERS = 2  # COPY streams in flight: PostgreSQL formats one while pyarrow parses the other
-APPLICATION_NAME = "floyo export"  # what pg_stat_activity shows for the export's connections
-_SELECT = event_schema.lake_select()
 
 Progress = Callable[[int, int], None]  # (rows exported so far, seq span done so far)
 
@@ -178,100 +173,6 @@ def _claim_lake(conn: psycopg.Connection[Any], lake: Path) -> None:
     os.replace(tmp, marker)
 
 
-# --- PostgreSQL -> Arrow ---------------------------------------------------------------------------------------
-
-
-def _reader_uri(conninfo: dict[str, Any]) -> str:
-    return make_conninfo(**{"application_name": APPLICATION_NAME, **conninfo})
-
-
-def read_range(conn: Any, lo: int, hi: int) -> pa.Table:
-    """Events with ``lo < seq <= hi`` as an Arrow table, read on an ADBC connection (binary COPY decoded in C++)."""
-    import adbc_driver_manager
-
-    with adbc_driver_manager.AdbcStatement(conn) as stmt:
-        stmt.set_sql_query(f"SELECT {_SELECT} FROM events WHERE seq > {int(lo)} AND seq <= {int(hi)}")
-        stream, _ = stmt.execute_query()
-        table = pa.RecordBatchReader._import_from_c(stream.address).read_all()
-    return as_lake_table(table)
-
-
-_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint16)  # byte -> two hex digits
-_UUID_GROUPS = ((0, 8, 0), (9, 13, 8), (14, 18, 12), (19, 23, 16), (24, 36, 20))  # (text from, to, hex digit from)
-
-
-def uuid_text(array: pa.Array) -> pa.Array:
-    """16-byte uuids (``fixed_size_binary(16)``, no nulls) as their canonical text, vectorised: 8-4-4-4-12
-    lower-case hex digits."""
-    n = len(array)
-    raw = np.frombuffer(array.buffers()[1], dtype=np.uint8)[16 * array.offset : 16 * (array.offset + n)]
-    digits = _HEX_PAIRS[raw.reshape(n, 16)].view(np.uint8).reshape(n, 32)
-    text = np.full((n, 36), ord("-"), dtype=np.uint8)
-    for start, stop, first in _UUID_GROUPS:
-        text[:, start:stop] = digits[:, first : first + stop - start]
-    offsets = np.arange(0, 36 * (n + 1), 36, dtype=np.int32)
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
-
-
-def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    chunks = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in column.chunks]
-    if pa.types.is_fixed_size_binary(chunks[0].type if chunks else column.type):
-        if any(c.null_count for c in chunks):
-            raise ValueError("uuid_text takes no nulls")
-        chunks = [uuid_text(c) for c in chunks]
-    return pa.chunked_array(chunks, pa.string())
-
-
-def as_lake_table(table: pa.Table) -> pa.Table:
-    """The driver's table in the lake's schema: uuid and jsonb (Arrow extension types ``arrow.uuid``,
-    ``arrow.json``) as text, without the driver's field metadata."""
-    for i, f in enumerate(table.schema):
-        if isinstance(f.type, pa.BaseExtensionType) or pa.types.is_fixed_size_binary(f.type):
-            table = table.set_column(i, f.name, _as_text(table.column(i)))
-    return table.cast(LAKE_SCHEMA)
-
-
-def stream_range(conninfo: dict[str, Any], lo: int, hi: int) -> pa.Table:
-    """``read_range`` on a connection of its own."""
-    with _Readers(conninfo) as readers:
-        return readers.read(lo, hi)
-
-
-class _Readers:
-    """The read-ahead threads' ADBC connections: each thread opens one on its first range and keeps it for the
-    run, because a new connection costs a catalog query. ADBC's low-level API, not its DB-API module, which imports
-    pandas and polars (0.25 s of every ``floyo export``'s start); in autocommit, ADBC's default, so no transaction
-    (and no lock on ``events``) stays open between two ranges."""
-
-    def __init__(self, conninfo: dict[str, Any]) -> None:
-        self._uri = _reader_uri(conninfo)
-        self._local = threading.local()
-        self._open: list[Any] = []
-        self._lock = threading.Lock()
-
-    def read(self, lo: int, hi: int) -> pa.Table:
-        """``read_range`` on this thread's connection."""
-        import adbc_driver_manager
-        import adbc_driver_postgresql  # type: ignore[import-untyped]
-
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            database = adbc_driver_postgresql.connect(self._uri)
-            with self._lock:
-                self._open.append(database)
-            conn = self._local.conn = adbc_driver_manager.AdbcConnection(database)
-            with self._lock:
-                self._open.append(conn)
-        return read_range(conn, lo, hi)
-
-    def __enter__(self) -> _Readers:
-        return self
-
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        for handle in reversed(self._open):  # connections, then databases; the pool's threads are done with them
-            handle.close()
-
-
 # --- the export ------------------------------------------------------------------------------------------------
 
 
@@ -366,7 +267,7 @@ def _prefetched(
 ) -> Iterator[tuple[int, int, pa.Table]]:
     """Each range's rows in order, reading the next ranges from PostgreSQL while the caller writes the current one."""
     # the pool shuts down (its threads finish) before the connections close: exits run in reverse order
-    with _Readers(conninfo) as reader, ThreadPoolExecutor(max_workers=readers, thread_name_prefix="lake-read") as pool:
+    with Readers(conninfo) as reader, ThreadPoolExecutor(max_workers=readers, thread_name_prefix="lake-read") as pool:
         pending: deque[tuple[int, int, Future[pa.Table]]] = deque()
         for lo, hi in ranges:
             pending.append((lo, hi, pool.submit(reader.read, lo, hi)))

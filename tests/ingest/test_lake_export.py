@@ -19,8 +19,9 @@ from sqlalchemy import text
 
 from floyo.db import migrate, psycopg_conninfo
 from floyo.errors import Conflict
-from ingest.lake_export import READERS, export_lake, parse_part, read_watermark, recover, stream_range
+from ingest.lake_export import READERS, export_lake, parse_part, read_watermark, recover
 from ingest.lake_files import write_staged
+from ingest.lake_read import APPLICATION_NAME, stream_range
 from tests.features.helpers import LakeDB, days_ago, events_at, lake_db, lake_files, lake_seqs
 from tests.utils.db import scratch_database
 from tests.utils.factories import make_device
@@ -148,7 +149,9 @@ def test_readers_keep_their_connections_and_hold_no_transaction_between_ranges(l
 
     def look(_lo: int, _hi: int, _rows: int) -> None:
         with psycopg.connect(**psycopg_conninfo(ldb.url), autocommit=True) as conn:
-            seen.extend(conn.execute("SELECT pid, state FROM pg_stat_activity WHERE application_name = 'floyo export'"))
+            seen.extend(
+                conn.execute("SELECT pid, state FROM pg_stat_activity WHERE application_name = %s", (APPLICATION_NAME,))
+            )
 
     assert export_lake(ldb.engine, ldb.settings, chunk_seqs=3, on_chunk=look).exported == 40
     assert seen

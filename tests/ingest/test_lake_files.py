@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingest.lake_export import as_lake_table, uuid_text
 from ingest.lake_files import LAKE_SCHEMA, by_date, parse_part, write_staged
+from ingest.lake_read import as_lake_table, uuid_text
 
 
 def test_uuid_text_matches_python_for_whole_and_sliced_arrays() -> None:
