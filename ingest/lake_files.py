@@ -96,10 +96,8 @@ def write_staged(table: pa.Table, staging: Path, lo: int, hi: int) -> list[Path]
         path = folder / f"part-{lo + 1:012d}-{hi:012d}-0.parquet"
         _write_parquet(rows, path)
         written.append(path)
-    for folder in {p.parent for p in written}:
-        fsync_path(folder)
-    if written:
-        fsync_path(staging)
+    for folder in [*{p.parent for p in written}, staging, staging.parent] if written else []:
+        fsync_path(folder)  # each new entry, up to staging's own in the lake
     return written
 
 
