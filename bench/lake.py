@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -193,11 +192,13 @@ def child_duckdb(lake: str) -> None:
 def run_child(kind: str, lake: Path) -> tuple[float, float]:
     """Run a step in a fresh process; (seconds, peak RSS in GiB)."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "bench.lake", f"--child-{kind}", str(lake)], check=True, cwd=REPO)
+    proc = subprocess.Popen([sys.executable, "-m", "bench.lake", f"--child-{kind}", str(lake)], cwd=REPO)
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not the largest child so far
     seconds = time.perf_counter() - t0
-    del proc
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child so far
-    return seconds, peak_kib / 2**20
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args)
+    return seconds, usage.ru_maxrss / 2**20
 
 
 def main() -> None:
