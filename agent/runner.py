@@ -128,7 +128,9 @@ def run_agent(config: AgentConfig) -> None:
     spool = Spool(config.spool_path, max_events=config.max_spool_events, fsync=config.fsync)
     sender = Sender(spool, config.server, config.token, backoff_max=config.backoff_max_seconds)
     workflows = WorkflowRuntime(config)
-    watcher = Watcher(config, spool, wake=sender.wake, on_events=workflows.on_file_events)
+    watcher = Watcher(
+        config, spool, wake=sender.wake, on_events=workflows.on_file_events, owner_of=workflows.engine.owner_of
+    )
     started = time.time()
 
     def stop(signum: int, _frame: Any) -> None:

@@ -118,6 +118,7 @@ class Watcher:
         *,
         wake: threading.Event | None = None,
         on_events: Callable[[str, list[dict[str, Any]]], None] | None = None,
+        owner_of: Callable[[str, dict[str, Any]], int | None] | None = None,
     ) -> None:
         from agent.wire import WireMaker
 
@@ -135,6 +136,8 @@ class Watcher:
         # the workflow engine: it gets the events that were recorded (after the spool took them), as decided
         # (paths relative to the root, before privacy), never the ones dropped for a pause
         self.on_events = on_events
+        # which workflow made an event (its own write), tagged ``meta.workflow_id``: not the person's manual work
+        self.owner_of = owner_of
         self.pauses = PauseLog(config.state_dir)
         self.paused = self.pauses.paused_now()
         self._switch_seen = self.pauses.last_switch()
@@ -296,6 +299,8 @@ class Watcher:
                         break
                     # judged by when each happened, not by the mode now: a file written just after `resume` counts
                     kept = [e for e in out.events if not self.pauses.paused_at(e["since"])]
+                    if self.owner_of is not None:
+                        self._tag_owners(alias, kept)
                     events = [self.wire.make(alias, e) for e in kept]
                     self._held = (alias, events, out, kept)
                     total += self._append(alias, events, out, kept)
@@ -304,6 +309,17 @@ class Watcher:
         if total > FLUSH_SLICE:
             release_memory()
         return total
+
+    def _tag_owners(self, alias: str, events: list[dict[str, Any]]) -> None:
+        assert self.owner_of is not None
+        for event in events:
+            try:
+                workflow_id = self.owner_of(alias, event)
+            except Exception:  # the workflows' trouble must never stop recording
+                log.exception("could not tell whether %s/%s was a workflow's write", alias, event.get("path"))
+                return
+            if workflow_id is not None:
+                event["meta"] = {**(event.get("meta") or {}), "workflow_id": workflow_id}
 
     def _append(self, alias: str, events: list[dict[str, Any]], out: Outcome, decided: list[dict[str, Any]]) -> int:
         kept = self.spool.append(events, root=alias, upserts=out.upserts.items(), deletes=out.deletes)

@@ -7,6 +7,7 @@ thread (deadlines, schedules, reloading what is runnable); each run has a thread
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -245,6 +246,11 @@ class Engine:
         """Whether an event is a workflow's own doing (``ownwrites``): it then triggers no workflow."""
         return self.own.own(alias, event, ((w.alias, w.writes) for w in self.workflows.values()))
 
+    def owner_of(self, alias: str, event: dict[str, Any]) -> int | None:
+        """The workflow that made a watcher's event (``ownwrites.OwnWrites.owner``), for its ``meta.workflow_id``."""
+        with self._cond:
+            return self.own.owner(alias, event) if self.own.files or self.own.windows else None
+
     def on_file_events(self, alias: str, events: Iterable[dict[str, Any]]) -> None:
         """The watcher's decided events of one root (relative paths, before privacy): each matching trigger's
         debounce starts again; its run starts when the debounce ends."""
@@ -314,7 +320,7 @@ class Engine:
         cwd = render(runs[0].cwd, file_values(fire.rel)).strip("/") if runs else None
         run.root, run.cwd = fire.alias, cwd
         scope = None if cwd is None or w.writes else ("" if cwd == "." else cwd)
-        active = Active(run, self.own.window(fire.alias, scope, run.started_at))
+        active = Active(run, self.own.window(fire.alias, scope, run.started_at, w.id, w.writes))
         state.active.append(active)
         self.fired += 1
         active.thread = threading.Thread(target=self._execute, args=(w, fire, active), name=f"workflow-{w.id}",
@@ -328,14 +334,14 @@ class Engine:
         except Exception:  # a record that failed must not stop the engine
             log.exception("could not record a skipped run of workflow %d", run.workflow_id)
 
-    def _wrote(self, alias: str, rel: str, state: FileState | None) -> None:
+    def _wrote(self, alias: str, rel: str, state: FileState | None, workflow_id: int | None = None) -> None:
         with self._cond:
-            self.own.wrote(alias, rel, state)
+            self.own.wrote(alias, rel, state, workflow_id)
 
     def _context(self, w: Loaded, fire: Fire, active: Active) -> actions.Context:
         return actions.Context(
-            fire.alias, self.roots[fire.alias], fire.rel, active.run, w.definition.name, active.cancel, self._wrote,
-            self.config.run_output_bytes, frozenset(self.config.run_env), dict(self.config.webhook_secrets),
+            fire.alias, self.roots[fire.alias], fire.rel, active.run, w.definition.name, active.cancel,
+            functools.partial(self._wrote, workflow_id=w.id), self.config.run_output_bytes, frozenset(self.config.run_env), dict(self.config.webhook_secrets),
             fire.event,
         )  # fmt: skip
 

@@ -36,6 +36,11 @@ def tools(tmp_path: Path) -> Path:
     return folder
 
 
+def owner(event: dict[str, Any]) -> int | None:
+    """The workflow the watcher tagged an event with (its own write), None for the person's."""
+    return (event.get("meta") or {}).get("workflow_id")
+
+
 def records(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
@@ -125,6 +130,12 @@ def test_convert_on_change_runs_a_real_tool_and_its_output_triggers_nothing(tmp_
         assert [r.trigger["path"] for r in memory.runs(1)] == ["docs/guide.md"]  # …which did not retrigger it
         assert memory.runs(2) == []
         assert records(log) == []
+        # tagged as the workflow's, so the outcome and the mining don't count it as the person's work
+        assert {owner(e) for e in rig.seen if e["path"] == "docs/guide.html"} == {1}
+        written = [e for e in rig.seen if e["path"] == "docs/guide.md" and e["kind"] != "open"]
+        assert written
+        assert all(owner(e) is None for e in written)
+        assert {owner(e) for e in rig.seen if e["path"] == "docs/guide.md" and e["kind"] == "open"} <= {1}
 
         (docs / "hand.html").write_text("<p>by hand</p>")  # the person's own html file does trigger both
         rig.quiet()
@@ -156,6 +167,7 @@ def test_move_by_type_files_a_download_and_never_overwrites(tmp_path):
         rig.quiet()
         assert memory.runs(2)  # a document the person files by hand is backed up
         assert (rig.root / "Backup" / "invoice.pdf").read_bytes() == b"%PDF an older invoice"
+        assert all(owner(e) is None for e in rig.seen if e["path"].startswith("Documents/"))  # filed by hand
         backups = len(memory.runs(2))
         part = downloads / "invoice.pdf.part"  # as a browser downloads: a partial file renamed when complete
         part.write_bytes(b"%PDF-1.7 new invoice")
@@ -169,6 +181,9 @@ def test_move_by_type_files_a_download_and_never_overwrites(tmp_path):
         assert run.outcome == "ok"
         assert "moved Downloads/invoice.pdf to Documents/pdf/invoice (1).pdf" in run.output_tail
         assert len(memory.runs(2)) == backups  # the move's own write triggered no other workflow
+        moved = [e for e in rig.seen if "Documents/pdf/invoice (1).pdf" in (e["path"], e.get("dest_path"))]
+        assert moved
+        assert all(owner(e) == 1 for e in moved)
         (downloads / "notes.txt").write_text("not a pdf")
         rig.quiet()
         assert len(memory.runs(1)) == 1

@@ -91,6 +91,7 @@ class Rig:
         self.watching = InProcessWatcher(self.config)
         self.seen: list[dict[str, Any]] = []  # every event the engine was given, after it took it
         self.watching.watcher.on_events = self._on_events
+        self.watching.watcher.owner_of = self.engine.owner_of
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.engine.run, args=(self.stop,), daemon=True)
 
