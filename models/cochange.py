@@ -12,6 +12,7 @@ and item pairs, so the noisy-OR of thousands of rules costs a few sparse row sum
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
@@ -69,7 +70,7 @@ class Itemsets:
                 yield tx, a * n + b
 
         pair_keys = _distinct(keys for _, keys in pair_blocks())
-        pair_tx, pair_of = _numbered(pair_blocks(), pair_keys)
+        pair_tx, pair_of = _numbered(pair_blocks(), pair_keys, _n_combos(layout, 2, max_len=None))
         pairs = np.column_stack([pair_keys // n, pair_keys % n]).astype(np.int64)
 
         # each triple {a, b, c} is evidence for {a, b} → c, {a, c} → b and {b, c} → a; the occurrences are
@@ -80,28 +81,52 @@ class Itemsets:
                 yield tx, np.searchsorted(pair_keys, x * n + y) * n + z
 
         triple_keys = _distinct(keys for split in range(3) for _, keys in triple_blocks(split))
-        numbered = [_numbered(triple_blocks(split), triple_keys) for split in range(3)]
+        triple_tx, triple_of = _numbered(
+            (block for split in range(3) for block in triple_blocks(split)), triple_keys,
+            3 * _n_combos(layout, 3, max_len=max_pair_items),
+        )  # fmt: skip
         return cls(
             names.to_list(), layout.tx, layout.items, pairs, pair_tx, pair_of,
-            (triple_keys // n).astype(np.int64), (triple_keys % n).astype(np.int64),
-            np.concatenate([t for t, _ in numbered]), np.concatenate([o for _, o in numbered]),
+            (triple_keys // n).astype(np.int64), (triple_keys % n).astype(np.int64), triple_tx, triple_of,
         )  # fmt: skip
 
 
 def _distinct(blocks: Iterable[IntArray]) -> IntArray:
-    """The sorted distinct values of all blocks (each block made distinct first: far fewer than occurrences)."""
-    parts = [np.unique(keys) for keys in blocks]
-    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+    """The sorted distinct values of all blocks, merged block by block (distinct values are far fewer than
+    occurrences)."""
+    found = np.zeros(0, dtype=np.int64)
+    for keys in blocks:
+        found = np.union1d(found, keys)
+    return found
 
 
-def _numbered(blocks: Iterable[tuple[IntArray, IntArray]], keys: IntArray) -> tuple[SmallArray, SmallArray]:
-    """The transaction and the number of the key (its place in the sorted ``keys``) of every occurrence."""
-    tx, of = [], []
+def _numbered(blocks: Iterable[tuple[IntArray, IntArray]], keys: IntArray, total: int) -> tuple[SmallArray, SmallArray]:
+    """The transaction and the number of the key (its place in the sorted ``keys``) of each of the ``total``
+    occurrences, written into arrays made once."""
+    tx, of = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
+    at = 0
     for t, k in blocks:
-        tx.append(t.astype(np.int32))
-        of.append(np.searchsorted(keys, k).astype(np.int32))
-    empty = np.zeros(0, dtype=np.int32)
-    return (np.concatenate(tx) if tx else empty), (np.concatenate(of) if of else empty)
+        tx[at : at + len(t)] = t
+        of[at : at + len(t)] = np.searchsorted(keys, k)
+        at += len(t)
+    return tx, of
+
+
+def _n_combos(layout: _Layout, size: int, *, max_len: int | None) -> int:
+    """How many ``size``-combinations ``_blocks`` gives."""
+    lengths = layout.lengths[layout.lengths >= size]
+    if max_len is not None:
+        lengths = lengths[lengths <= max_len]
+    return int(sum(math.comb(int(k), size) * int(c) for k, c in enumerate(np.bincount(lengths)) if c))
+
+
+def _weighted(of: SmallArray, tx: SmallArray, tx_w: FloatArray, n: int) -> FloatArray:
+    """``np.bincount(of, weights=tx_w[tx])`` a block at a time: the same sums, added in the same order (so to the
+    last bit), without a float per occurrence at once."""
+    out = np.zeros(n, dtype=np.float64)
+    for lo in range(0, len(of), BLOCK):
+        np.add.at(out, of[lo : lo + BLOCK], tx_w[tx[lo : lo + BLOCK]])
+    return out
 
 
 @dataclass(frozen=True)
@@ -192,12 +217,10 @@ class CoChangeModel:
             np.float64
         )
         self.single_s = np.bincount(sets.single_item, minlength=n_items).astype(np.int64)
-        self.pair_w = np.bincount(sets.pair_of, weights=tx_w[sets.pair_tx], minlength=n_pairs).astype(np.float64)
+        self.pair_w = _weighted(sets.pair_of, sets.pair_tx, tx_w, n_pairs)
         self.pair_s = np.bincount(sets.pair_of, minlength=n_pairs).astype(np.int64)
         self.triples = np.column_stack([sets.triple_pair, sets.triple_item]).astype(np.int64)
-        self.triple_w = np.bincount(sets.triple_of, weights=tx_w[sets.triple_tx], minlength=n_triples).astype(
-            np.float64
-        )
+        self.triple_w = _weighted(sets.triple_of, sets.triple_tx, tx_w, n_triples)
         self.triple_s = np.bincount(sets.triple_of, minlength=n_triples).astype(np.int64)
         self._scoring = {}
         return self

@@ -136,19 +136,30 @@ def tune_cochange(
         tail = tail.where(pl.col("items").list.len().cum_sum().shift(1, fill_value=0) < max_queries)
     queries = [([x for x in items if x != hidden], hidden) for _, items in tail for hidden in items][:max_queries]
 
+    config = _best_cochange(inner, queries, grid) if queries and len(inner) else grid[0]
+    return CoChangeModel(**config).fit(baskets)
+
+
+def _best_cochange(
+    inner: Baskets, queries: list[tuple[list[str], str]], grid: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """The config with the best MRR on ``queries`` when fitted on ``inner`` (its counts are freed on return,
+    before the final fit makes its own)."""
     sets = Itemsets.count(inner, max_pair_items=CoChangeModel.max_pair_items)
     when = inner.frame["when"].to_numpy().astype(np.float64)
-    counted: dict[float | None, CoChangeModel] = {}  # the counts depend on the half-life only: weigh them once
+    # the counts depend on the half-life only: weighed once per half-life, and only the latest is kept (the grid
+    # varies the half-life slowest; each weighed copy holds every distinct itemset: hundreds of MB on a big lake)
+    counted: dict[float | None, CoChangeModel] = {}
 
     def score(config: dict[str, Any]) -> float:
         half_life = config.get("half_life")
         if half_life not in counted:
+            counted.clear()
             counted[half_life] = CoChangeModel(half_life=half_life).fit_counted(sets, when)
         model = counted[half_life].with_params(**config)
         return sum(1 / p for q, h in queries if (p := model.position(q, h))) / len(queries)  # MRR
 
-    config, _ = _best(grid, score) if queries and len(inner) else (grid[0], 0.0)
-    return CoChangeModel(**config).fit(baskets)
+    return _best(grid, score)[0]
 
 
 def _cut(times: np.ndarray, window: int | None) -> int:
