@@ -92,12 +92,14 @@ class Itemsets:
 
 
 def _distinct(blocks: Iterable[IntArray]) -> IntArray:
-    """The sorted distinct values of all blocks, merged block by block (distinct values are far fewer than
-    occurrences)."""
-    found = np.zeros(0, dtype=np.int64)
+    """The sorted distinct values of all blocks: each block made distinct, merged when they add up to a few
+    blocks' worth (distinct values are far fewer than occurrences)."""
+    parts: list[IntArray] = []
     for keys in blocks:
-        found = np.union1d(found, keys)
-    return found
+        parts.append(np.unique(keys))
+        if sum(len(p) for p in parts) > 4 * BLOCK:
+            parts = [np.unique(np.concatenate(parts))]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _numbered(blocks: Iterable[tuple[IntArray, IntArray]], keys: IntArray, total: int) -> tuple[SmallArray, SmallArray]:

@@ -20,9 +20,13 @@ from tests.models.helpers import SAMPLE_LOG, synth_events
 from tests.models.reference_training import reference_fits
 
 
+def _persona_raw() -> pl.DataFrame:
+    return synth_events(synth.generate(personas=12, days=30, seed=3, end=date(2026, 11, 1)))
+
+
 def _persona_events() -> pl.DataFrame:
     """Synthetic personas as ``training_data`` gives them: sessions as transactions, actions as items."""
-    raw = synth_events(synth.generate(personas=12, days=30, seed=3, end=date(2026, 11, 1)))
+    raw = _persona_raw()
     lake = raw.with_columns(pl.col("user_id").rank("dense").cast(pl.Int64), pl.int_range(pl.len()).alias("seq"))
     frame = assign_sessions(lake.lazy()).collect().sort("ts", "seq", maintain_order=True)
     return model_events(frame)
@@ -51,3 +55,16 @@ def test_columnar_training_gives_what_the_object_code_gave(source: str) -> None:
     assert new_cochange.data["test_queries"] > 100
     _same(new_next, old["next_action"])
     _same(new_cochange, old["cochange"])
+
+
+def test_workflow_occurrences_found_slice_by_slice_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import workflows
+
+    items = workflows.action_items(_persona_raw())
+    whole = workflows.mine_workflows(items, evidence=True)
+    occurrences = workflows.occurrences(items, limits=workflows.WorkflowLimits())
+    monkeypatch.setattr(workflows, "OCCURRENCE_SLICE", 499)  # many slices, boundaries inside users' runs
+    assert items.height > 10 * 499
+    assert workflows.occurrences(items, limits=workflows.WorkflowLimits()).equals(occurrences)
+    assert workflows.mine_workflows(items, evidence=True).equals(whole)
+    assert whole.height > 10
