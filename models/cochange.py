@@ -245,12 +245,16 @@ class CoChangeModel:
         rows = np.concatenate([a[keep], b[keep]])
         cols = np.concatenate([b[keep], a[keep]])
         both = np.concatenate([self.pair_w[keep], self.pair_w[keep]])
-        single = _log_miss(both / (self.single_w[rows] + self.smoothing), rows, cols, (n, n))
+        # an itemset last seen ~1,000 half-lives ago (a year of a big lake) weighs 0: with no smoothing its
+        # confidence is 0/0, NaN, which ``_log_miss`` drops (no rule), quietly
+        with np.errstate(invalid="ignore", divide="ignore"):
+            single = _log_miss(both / (self.single_w[rows] + self.smoothing), rows, cols, (n, n))
         tables: dict[str, Any] = {"single": single, "code": self._code()}
         if self.pair_antecedents:
             ok = self.triple_s >= self.min_support
             pair, item = self.triples[ok, 0], self.triples[ok, 1]
-            conf = self.triple_w[ok] / (self.pair_w[pair] + self.smoothing)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                conf = self.triple_w[ok] / (self.pair_w[pair] + self.smoothing)
             tables["pair"] = _log_miss(conf, pair, item, (len(self.pairs), n))
             tables["pair_keys"] = a * n + b  # sorted: the pairs came out of np.unique in key order
         tables["names"] = np.array(self.names, dtype=object)
