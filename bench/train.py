@@ -1,13 +1,15 @@
 """`floyo train` on a large lake: time and peak memory per step, beside the reference baseline on the same split.
 
     .venv/bin/python -m bench.train                        # a lake of 10 M synthetic events (the issue's size)
-    .venv/bin/python -m bench.train --events 1000000 --max-events 1000000
+    .venv/bin/python -m bench.train --events 1000000
+    .venv/bin/python -m bench.train --events 10000000 --max-events 2000000   # the old default window
 
 The lake is written directly as Parquet (no PostgreSQL): the synthetic personas of ``features.synth`` (50 x 60
 days, seed 0) tiled in time over a year and with new user ids up to ``--events``, then ``build_features``; then,
 in the same run, ``training_data`` and ``train_all`` into a temporary MLflow store, exactly what ``floyo train``
 runs. Each family's time is taken from the progress callback; peak memory is reset before each step. A run reads
-the most recent ``FLOYO_TRAIN_MAX_EVENTS`` (``--max-events``) events and the feature tables of that window. The
+the whole lake, or the most recent ``--max-events`` (``FLOYO_TRAIN_MAX_EVENTS``) and the feature tables of that
+window. The
 baseline is first-order Markov with popularity back-off fitted and scored on the same split.
 """
 
@@ -84,11 +86,14 @@ def peak_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--max-events", type=int, default=2_000_000)
+    parser.add_argument("--max-events", type=int, default=None, help="FLOYO_TRAIN_MAX_EVENTS (default: unset, all)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update({"FLOYO_DATA_DIR": tmp, "FLOYO_MLFLOW_URI": f"sqlite:///{tmp}/mlflow.db",
-                           "FLOYO_TRAIN_MAX_EVENTS": str(args.max_events), "FLOYO_LOG_LEVEL": "WARNING"})  # fmt: skip
+                           "FLOYO_LOG_LEVEL": "WARNING"})  # fmt: skip
+        os.environ.pop("FLOYO_TRAIN_MAX_EVENTS", None)
+        if args.max_events is not None:
+            os.environ["FLOYO_TRAIN_MAX_EVENTS"] = str(args.max_events)
         from features.build import build_features
         from floyo.settings import get_settings
         from models.lakedata import training_data
@@ -121,7 +126,8 @@ def main() -> None:
         total = sum(s for name, s, _ in rows if name.startswith("  ") or name == "training data")
         users = data.events["user_id"].n_unique()
     print(f"lake of {n:,} events; training window {data.events.height:,} events of {users:,} users "
-          f"(FLOYO_TRAIN_MAX_EVENTS={args.max_events:,}); {os.cpu_count()} cores")  # fmt: skip
+          f"(FLOYO_TRAIN_MAX_EVENTS={'unset' if args.max_events is None else f'{args.max_events:,}'}); "
+          f"{os.cpu_count()} cores")  # fmt: skip
     print("| step | seconds | peak RSS (MB) |\n|---|---:|---:|")
     for name, s, mb in rows:
         print(f"| {name} | {s:.1f} | {mb:,.0f} |")
@@ -141,12 +147,11 @@ def markov1_baseline(events: pl.DataFrame) -> int:
     from models.baselines import Markov1, MostPopular
     from models.protocol import next_item_steps, time_split
     from models.train import NEXT_ACTION_MAX_QUERIES
-    from models.tuning import evenly_spaced
 
     split = time_split(events)
     steps, queries = next_item_steps(split)
     model = Markov1(steps, MostPopular.of_train(split))
-    return len([model.rank(q) for q in evenly_spaced(queries, NEXT_ACTION_MAX_QUERIES)])
+    return len([model.rank(q) for q in queries.evenly_spaced(NEXT_ACTION_MAX_QUERIES)])
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     rules_user_max_rules: int = Field(default=300, ge=1)  # strongest rules kept per user
     rules_user_max_len: int = Field(default=3, ge=2)  # items per itemset when mining one user's transactions
     rules_user_min_transactions: int = Field(default=20, ge=1)  # fewer: the user gets the global rules only
-    train_max_events: int = Field(default=2_000_000, ge=100)  # most recent lake events a training run reads
+    # unset (the default): a training run reads the whole lake; a number: only that many most recent events
+    train_max_events: int | None = Field(default=None, ge=100)
 
     # --- serving and ingest
     host: str = "127.0.0.1"

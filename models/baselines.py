@@ -1,20 +1,19 @@
 """The reference baselines of ``docs/data.md``: most popular, first-order Markov, pairwise co-change.
 
 Ties keep the order in which items were first counted (``Counter.most_common``) for next items, and the
-alphabetical order for co-change candidates: that is how the README's reference figures were computed.
+alphabetical order for co-change candidates: that is how the README's reference figures were computed. Each is
+counted on columns (``Steps``, ``Itemsets``): a window of millions of events never becomes millions of objects.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable
-from itertools import combinations
+from collections.abc import Iterable, Sequence
 
-from models.protocol import Split, Step, item_of
+import numpy as np
+import polars as pl
 
-
-def _ranked(counts: Counter[str]) -> list[str]:
-    return [item for item, _ in counts.most_common()]
+from models.cochange import Itemsets
+from models.protocol import Baskets, Split, Step, Steps
 
 
 def _chain(*lists: Iterable[str]) -> list[str]:
@@ -22,16 +21,36 @@ def _chain(*lists: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(item for ranking in lists for item in ranking))
 
 
+def _ranked(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """``keys, ranking``: per key, the items of ``frame`` (rows in counting order) by count, ties by first seen."""
+    counted = (
+        frame.with_row_index("_k")
+        .group_by(*keys, "item")
+        .agg(pl.len().alias("_n"), pl.col("_k").min())
+        .sort("_n", "_k", descending=[True, False])
+    )
+    return counted.group_by(keys, maintain_order=True).agg(pl.col("item").alias("ranking"))
+
+
+def _popularity(items: pl.Series) -> list[str]:
+    """Items by count, ties by first seen."""
+    if items.is_empty():
+        return []
+    ranked: list[str] = _ranked(pl.DataFrame({"item": items, "_all": 0}), ["_all"])["ranking"][0].to_list()
+    return ranked
+
+
 class MostPopular:
     """Global popularity of items on train."""
 
-    def __init__(self, items: Iterable[str]) -> None:
-        self.ranking = _ranked(Counter(items))
+    def __init__(self, items: pl.Series | Iterable[str]) -> None:
+        column = items if isinstance(items, pl.Series) else pl.Series("item", list(items), dtype=pl.String)
+        self.ranking = _popularity(column)
 
     @classmethod
     def of_train(cls, split: Split) -> MostPopular:
         """Popularity of the items of a split's train transactions (the README's ``mostpop``)."""
-        return cls(item_of(r) for g in split.train for r in split.rows[g])
+        return cls(split.events.filter(pl.col("g") < split.n_train).sort("g", "row")["item"])
 
     def rank(self, step: Step) -> list[str]:
         """Items by popularity, whatever the context."""
@@ -41,37 +60,40 @@ class MostPopular:
 class Markov1:
     """P(next | previous) on train transitions, then popularity; ``per_user`` puts the user's own first."""
 
-    def __init__(self, steps: Iterable[Step], popular: MostPopular, *, per_user: bool = False) -> None:
+    def __init__(self, steps: Steps | Iterable[Step], popular: MostPopular, *, per_user: bool = False) -> None:
+        frame = (steps if isinstance(steps, Steps) else Steps.of(steps)).frame.select(
+            pl.col("user").cast(pl.String), pl.col("prev").cast(pl.String), pl.col("item").cast(pl.String)
+        )
         self.popular = popular
         self.per_user = per_user
-        self.global_next: dict[str, Counter[str]] = defaultdict(Counter)
-        self.user_next: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-        for s in steps:
-            self.global_next[s.prev][s.item] += 1
-            if per_user:
-                self.user_next[s.user, s.prev][s.item] += 1
+        self.global_next: dict[str, list[str]] = dict(_ranked(frame, ["prev"]).iter_rows())
+        self.user_next: dict[tuple[str, str], list[str]] = (
+            {(u, p): r for u, p, r in _ranked(frame, ["user", "prev"]).iter_rows()} if per_user else {}
+        )
 
     def rank(self, step: Step) -> list[str]:
         """The user's transitions (if ``per_user``), then everyone's, then popularity."""
-        own = _ranked(self.user_next.get((step.user, step.prev), Counter())) if self.per_user else []
-        return _chain(own, _ranked(self.global_next.get(step.prev, Counter())), self.popular.ranking)
+        own = self.user_next.get((step.user, step.prev), []) if self.per_user else []
+        return _chain(own, self.global_next.get(step.prev, []), self.popular.ranking)
 
 
 class PairwiseRules:
     """Rules a→c between items changed together in at least ``min_support`` train transactions."""
 
-    def __init__(self, transactions: Iterable[list[str]], *, min_support: int = 2) -> None:
-        single: Counter[str] = Counter()
-        pair: Counter[tuple[str, str]] = Counter()
-        for items in transactions:
-            single.update(items)
-            for a, c in combinations(items, 2):
-                pair[a, c] += 1
-                pair[c, a] += 1
-        self.rules: dict[str, dict[str, tuple[float, int]]] = defaultdict(dict)
-        for (a, c), support in pair.items():
-            if support >= min_support:
-                self.rules[a][c] = (support / single[a], support)
+    def __init__(self, transactions: Baskets | Iterable[Sequence[str]], *, min_support: int = 2) -> None:
+        given = transactions if isinstance(transactions, Baskets) else [list(t) for t in transactions]
+        sets = Itemsets.count(given, max_pair_items=0)  # pairs only
+        single = np.bincount(sets.single_item, minlength=len(sets.names))
+        support = np.bincount(sets.pair_of, minlength=len(sets.pairs))
+        keep = np.flatnonzero(support >= min_support)
+        names = np.array(sets.names, dtype=object)
+        self.rules: dict[str, dict[str, tuple[float, int]]] = {}
+        a, c, s = sets.pairs[keep, 0], sets.pairs[keep, 1], support[keep]
+        for x, y, n, nx, ny in zip(
+            names[a].tolist(), names[c].tolist(), s.tolist(), single[a].tolist(), single[c].tolist(), strict=True
+        ):
+            self.rules.setdefault(x, {})[y] = (n / nx, n)
+            self.rules.setdefault(y, {})[x] = (n / ny, n)
 
     def rank(self, query: list[str]) -> list[str]:
         """Candidates by their best confidence from any query item, ties by support, then by name."""

@@ -12,17 +12,22 @@ and item pairs, so the noisy-OR of thousands of rules costs a few sparse row sum
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 from scipy import sparse
+
+from models.protocol import Baskets
 
 Key = tuple[str, ...]
 IntArray = npt.NDArray[np.int64]
+SmallArray = npt.NDArray[np.int32]  # one number per occurrence: 4 bytes, as there are tens of millions
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -39,54 +44,140 @@ class Itemsets:
     single_tx: IntArray  # transaction of each (transaction, item) occurrence
     single_item: IntArray
     pairs: IntArray  # shape (n_pairs, 2)
-    pair_tx: IntArray
-    pair_of: IntArray  # the pair index of each pair occurrence
+    pair_tx: SmallArray
+    pair_of: SmallArray  # the pair index of each pair occurrence
     triple_pair: IntArray  # antecedent pair index of each distinct (pair, consequent)
     triple_item: IntArray  # the consequent
-    triple_tx: IntArray
-    triple_of: IntArray  # the (pair, consequent) index of each occurrence
+    triple_tx: SmallArray
+    triple_of: SmallArray  # the (pair, consequent) index of each occurrence
 
     @classmethod
-    def count(cls, transactions: Sequence[Sequence[str]], *, max_pair_items: int) -> Itemsets:
-        """Enumerate the itemsets; triples only from transactions of at most ``max_pair_items`` items."""
-        names = sorted({x for items in transactions for x in items})
-        code = {name: i for i, name in enumerate(names)}
-        rows = [sorted({code[x] for x in items}) for items in transactions]
+    def count(cls, transactions: Baskets | Sequence[Sequence[str]], *, max_pair_items: int) -> Itemsets:
+        """Enumerate the itemsets; triples only from transactions of at most ``max_pair_items`` items.
+
+        Block by block (``_blocks``), twice: the distinct itemsets first, then each occurrence's number, kept as
+        int32, so memory holds the occurrences once and never all their 64-bit keys and sort buffers."""
+        if isinstance(transactions, Baskets):
+            lists = transactions.frame["items"]
+        else:
+            lists = pl.Series("items", [list(t) for t in transactions], dtype=pl.List(pl.String))
+        names = lists.explode(empty_as_null=False).drop_nulls().unique().sort()
+        layout = _Layout.of(lists, names)
         n = max(len(names), 1)
-        single_tx = np.repeat(np.arange(len(rows)), [len(r) for r in rows]).astype(np.int64)
-        single_item = np.fromiter((x for r in rows for x in r), dtype=np.int64, count=len(single_tx))
-        pair_tx, pair_a, pair_b = _combos(rows, 2, max_len=None)
-        pair_keys, pair_of = np.unique(pair_a * n + pair_b, return_inverse=True)
+
+        def pair_blocks() -> Iterator[tuple[IntArray, IntArray]]:
+            for tx, (a, b) in _blocks(layout, 2, max_len=None):
+                yield tx, a * n + b
+
+        pair_keys = _distinct(keys for _, keys in pair_blocks())
+        pair_tx, pair_of = _numbered(pair_blocks(), pair_keys, _n_combos(layout, 2, max_len=None))
         pairs = np.column_stack([pair_keys // n, pair_keys % n]).astype(np.int64)
-        t_tx, a, b, c = _combos(rows, 3, max_len=max_pair_items)
-        # each triple {a, b, c} is evidence for {a, b} → c, {a, c} → b and {b, c} → a
-        ante = [(a, b, c), (a, c, b), (b, c, a)]
-        pair_index = [np.searchsorted(pair_keys, x * n + y) for x, y, _ in ante]
-        keys = np.concatenate([p * n + z for p, (_, _, z) in zip(pair_index, ante, strict=True)])
-        triple_keys, triple_of = np.unique(keys, return_inverse=True)
+
+        # each triple {a, b, c} is evidence for {a, b} → c, {a, c} → b and {b, c} → a; the occurrences are
+        # numbered one split at a time (all of the first, then the second...), as they always were
+        def triple_blocks(split: int) -> Iterator[tuple[IntArray, IntArray]]:
+            for tx, (a, b, c) in _blocks(layout, 3, max_len=max_pair_items):
+                x, y, z = ((a, b, c), (a, c, b), (b, c, a))[split]
+                yield tx, np.searchsorted(pair_keys, x * n + y) * n + z
+
+        triple_keys = _distinct(keys for split in range(3) for _, keys in triple_blocks(split))
+        triple_tx, triple_of = _numbered(
+            (block for split in range(3) for block in triple_blocks(split)), triple_keys,
+            3 * _n_combos(layout, 3, max_len=max_pair_items),
+        )  # fmt: skip
         return cls(
-            names, single_tx, single_item, pairs, pair_tx, pair_of.astype(np.int64),
-            (triple_keys // n).astype(np.int64), (triple_keys % n).astype(np.int64), np.tile(t_tx, 3),
-            triple_of.astype(np.int64),
+            names.to_list(), layout.tx, layout.items, pairs, pair_tx, pair_of,
+            (triple_keys // n).astype(np.int64), (triple_keys % n).astype(np.int64), triple_tx, triple_of,
         )  # fmt: skip
 
 
-def _combos(rows: list[list[int]], size: int, *, max_len: int | None) -> tuple[IntArray, ...]:
-    """The transaction and the items of every ``size``-combination of each row's items (rows grouped by length,
-    so each group is one fancy-indexing step instead of a Python loop over combinations)."""
-    by_len: dict[int, list[int]] = {}
-    for i, r in enumerate(rows):
-        if len(r) >= size and (max_len is None or len(r) <= max_len):
-            by_len.setdefault(len(r), []).append(i)
-    parts: list[list[IntArray]] = [[] for _ in range(size + 1)]
-    for length, tx in by_len.items():
-        matrix = np.array([rows[i] for i in tx], dtype=np.int64)
-        index = np.array(list(combinations(range(length), size)), dtype=np.int64)
-        chosen = matrix[:, index]  # (transactions, combinations, size)
-        parts[0].append(np.repeat(np.array(tx, dtype=np.int64), len(index)))
-        for k in range(size):
-            parts[k + 1].append(chosen[:, :, k].ravel())
-    return tuple(np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in parts)
+def _distinct(blocks: Iterable[IntArray]) -> IntArray:
+    """The sorted distinct values of all blocks: each block made distinct, merged when they add up to a few
+    blocks' worth (distinct values are far fewer than occurrences)."""
+    parts: list[IntArray] = []
+    for keys in blocks:
+        parts.append(np.unique(keys))
+        if sum(len(p) for p in parts) > 4 * BLOCK:
+            parts = [np.unique(np.concatenate(parts))]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _numbered(blocks: Iterable[tuple[IntArray, IntArray]], keys: IntArray, total: int) -> tuple[SmallArray, SmallArray]:
+    """The transaction and the number of the key (its place in the sorted ``keys``) of each of the ``total``
+    occurrences, written into arrays made once."""
+    tx, of = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
+    at = 0
+    for t, k in blocks:
+        tx[at : at + len(t)] = t
+        of[at : at + len(t)] = np.searchsorted(keys, k)
+        at += len(t)
+    return tx, of
+
+
+def _n_combos(layout: _Layout, size: int, *, max_len: int | None) -> int:
+    """How many ``size``-combinations ``_blocks`` gives."""
+    lengths = layout.lengths[layout.lengths >= size]
+    if max_len is not None:
+        lengths = lengths[lengths <= max_len]
+    return int(sum(math.comb(int(k), size) * int(c) for k, c in enumerate(np.bincount(lengths)) if c))
+
+
+def _weighted(of: SmallArray, tx: SmallArray, tx_w: FloatArray, n: int) -> FloatArray:
+    """``np.bincount(of, weights=tx_w[tx])`` a block at a time: the same sums, added in the same order (so to the
+    last bit), without a float per occurrence at once."""
+    out = np.zeros(n, dtype=np.float64)
+    for lo in range(0, len(of), BLOCK):
+        np.add.at(out, of[lo : lo + BLOCK], tx_w[tx[lo : lo + BLOCK]])
+    return out
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Every transaction's distinct item numbers, ascending, laid end to end (``tx``, ``items``), with each
+    transaction's length and where it starts."""
+
+    tx: IntArray
+    items: IntArray
+    lengths: IntArray
+    starts: IntArray
+
+    @classmethod
+    def of(cls, lists: pl.Series, names: pl.Series) -> _Layout:
+        """The layout of a column of item lists, items numbered by their place in ``names`` (sorted)."""
+        flat = (
+            pl.DataFrame({"items": lists})
+            .with_row_index("tx")
+            .explode("items", empty_as_null=False)
+            .drop_nulls("items")
+        )
+        coded = flat.select(
+            pl.col("tx").cast(pl.Int64), pl.col("items").cast(pl.Enum(names.to_list())).to_physical().cast(pl.Int64)
+        ).unique().sort("tx", "items")  # fmt: skip
+        tx, items = coded["tx"].to_numpy(), coded["items"].to_numpy()
+        lengths = np.bincount(tx, minlength=len(lists)).astype(np.int64)
+        return cls(tx, items, lengths, np.cumsum(lengths) - lengths)
+
+
+BLOCK = 1 << 21  # combinations enumerated at a time (16 MB per int64 column)
+
+
+def _blocks(layout: _Layout, size: int, *, max_len: int | None) -> Iterator[tuple[IntArray, list[IntArray]]]:
+    """The transaction and the items of every ``size``-combination of each transaction's items, in blocks:
+    transactions grouped by length (lengths in the order first met, each group one fancy-indexing step per
+    block), ascending within a group."""
+    ok = layout.lengths >= size
+    if max_len is not None:
+        ok &= layout.lengths <= max_len
+    found, first = np.unique(layout.lengths[ok], return_index=True)
+    for length in found[np.argsort(first, kind="stable")]:
+        group = np.flatnonzero(ok & (layout.lengths == length))
+        index = np.array(list(combinations(range(int(length)), size)), dtype=np.int64)
+        step = max(1, BLOCK // len(index))
+        for lo in range(0, len(group), step):
+            tx = group[lo : lo + step]
+            matrix = layout.items[layout.starts[tx][:, None] + np.arange(length)]
+            chosen = matrix[:, index]  # (transactions, combinations, size)
+            yield np.repeat(tx.astype(np.int64), len(index)), [chosen[:, :, k].ravel() for k in range(size)]
 
 
 @dataclass
@@ -112,11 +203,11 @@ class CoChangeModel:
     _scoring: dict[str, Any] = field(default_factory=dict, repr=False)
     _codes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
 
-    def fit(self, transactions: Iterable[tuple[int, list[str]]]) -> CoChangeModel:
+    def fit(self, transactions: Baskets | Iterable[tuple[int, list[str]]]) -> CoChangeModel:
         """Count itemsets of size 1-2 (and 3 if ``pair_antecedents``) in ``(time index, items)`` transactions."""
-        transactions = list(transactions)
-        sets = Itemsets.count([items for _, items in transactions], max_pair_items=self.max_pair_items)
-        return self.fit_counted(sets, np.array([t for t, _ in transactions], dtype=np.float64))
+        baskets = transactions if isinstance(transactions, Baskets) else Baskets.of(transactions)
+        sets = Itemsets.count(baskets, max_pair_items=self.max_pair_items)
+        return self.fit_counted(sets, baskets.frame["when"].to_numpy().astype(np.float64))
 
     def fit_counted(self, sets: Itemsets, when: FloatArray) -> CoChangeModel:
         """Weigh already enumerated itemsets by the recency of their transactions (``when``: time index of each)."""
@@ -128,12 +219,10 @@ class CoChangeModel:
             np.float64
         )
         self.single_s = np.bincount(sets.single_item, minlength=n_items).astype(np.int64)
-        self.pair_w = np.bincount(sets.pair_of, weights=tx_w[sets.pair_tx], minlength=n_pairs).astype(np.float64)
+        self.pair_w = _weighted(sets.pair_of, sets.pair_tx, tx_w, n_pairs)
         self.pair_s = np.bincount(sets.pair_of, minlength=n_pairs).astype(np.int64)
         self.triples = np.column_stack([sets.triple_pair, sets.triple_item]).astype(np.int64)
-        self.triple_w = np.bincount(sets.triple_of, weights=tx_w[sets.triple_tx], minlength=n_triples).astype(
-            np.float64
-        )
+        self.triple_w = _weighted(sets.triple_of, sets.triple_tx, tx_w, n_triples)
         self.triple_s = np.bincount(sets.triple_of, minlength=n_triples).astype(np.int64)
         self._scoring = {}
         return self
@@ -156,12 +245,16 @@ class CoChangeModel:
         rows = np.concatenate([a[keep], b[keep]])
         cols = np.concatenate([b[keep], a[keep]])
         both = np.concatenate([self.pair_w[keep], self.pair_w[keep]])
-        single = _log_miss(both / (self.single_w[rows] + self.smoothing), rows, cols, (n, n))
+        # an itemset last seen ~1,000 half-lives ago (a year of a big lake) weighs 0: with no smoothing its
+        # confidence is 0/0, NaN, which ``_log_miss`` drops (no rule), quietly
+        with np.errstate(invalid="ignore", divide="ignore"):
+            single = _log_miss(both / (self.single_w[rows] + self.smoothing), rows, cols, (n, n))
         tables: dict[str, Any] = {"single": single, "code": self._code()}
         if self.pair_antecedents:
             ok = self.triple_s >= self.min_support
             pair, item = self.triples[ok, 0], self.triples[ok, 1]
-            conf = self.triple_w[ok] / (self.pair_w[pair] + self.smoothing)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                conf = self.triple_w[ok] / (self.pair_w[pair] + self.smoothing)
             tables["pair"] = _log_miss(conf, pair, item, (len(self.pairs), n))
             tables["pair_keys"] = a * n + b  # sorted: the pairs came out of np.unique in key order
         tables["names"] = np.array(self.names, dtype=object)

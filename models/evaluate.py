@@ -38,18 +38,18 @@ def evaluate_events(events: pl.DataFrame, *, test_frac: float = 0.2) -> dict[str
     baseline: dict[str, Any] = {}
     for level in ("path", "ext"):
         train, queries = cochange_data(split, level)
-        items = [t for _, t in train]
         floyo = tune_cochange(train, window=split.n_train)
         out[f"cochange_{level}"] = _score(floyo.rank, queries, recall_metrics)
         out["chosen"][f"cochange_{level}"] = floyo.config()
-        baseline[level] = _score(PairwiseRules(items).rank, queries, recall_metrics)
+        baseline[level] = _score(PairwiseRules(train).rank, queries, recall_metrics)
     out["cochange_baseline"] = baseline
     rounded: dict[str, Any] = _rounded(out)
     return rounded
 
 
 def _next_ext(split: Split, chosen: dict[str, Any]) -> dict[str, Any]:
-    train, queries = next_item_steps(split)
+    train, held = next_item_steps(split)
+    queries = list(held)  # a log's test steps: every one is scored
     choice = select_next_action(train, window=split.n_train)
     chosen["next_ext"] = choice.model.config()
     chosen["next_ext_model"] = {"kept": choice.kept, "validation_mrr": choice.validation}

@@ -1,8 +1,9 @@
 """Training data from the lake: events (sessions as transactions), the ``transactions`` and ``sequences`` tables.
 
 Users in the lake are ids; ``--user`` takes a user name (looked up in PostgreSQL) or an id. ``since`` keeps the
-events, sessions and actions from that time on; ``max_events`` keeps the most recent events only (the
-next-action and co-change models walk events in Python, so the window is capped: ``FLOYO_TRAIN_MAX_EVENTS``).
+events, sessions and actions from that time on; ``max_events`` keeps the most recent events only
+(``FLOYO_TRAIN_MAX_EVENTS``, unset by default: the whole lake; every model works on columns, so memory grows
+with the window by a flat amount per event).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def training_data(
     transactions = _table(settings, "transactions", user_id, since).filter(pl.col("start") >= start)
     sequences = _table(settings, "sequences", user_id, since).filter(pl.col("start") >= start)
     source = f"lake:{settings.lake_path}" + (f" user={user_id}" if user_id is not None else "")
-    return TrainingData(_events(frame), _items(transactions.collect()), _actions(sequences.collect()), source)
+    return TrainingData(model_events(frame), _items(transactions.collect()), _actions(sequences.collect()), source)
 
 
 def _filtered(frame: pl.LazyFrame, user_id: int | None, since: datetime | None, ts: str) -> pl.LazyFrame:
@@ -54,7 +55,7 @@ def _table(settings: Settings, name: str, user_id: int | None, since: datetime |
         raise NotFound("no_features", f"the lake has no {name} table: run `floyo features build`") from None
 
 
-def _events(frame: pl.DataFrame) -> pl.DataFrame:
+def model_events(frame: pl.DataFrame) -> pl.DataFrame:
     """The models' plain frame; a session is a transaction (``group``). The item the next-action model predicts
     (its ``ext`` column) is the action (``modify:csv``, ``run:pytest``), and a run's "path" is ``run:<tool>``, so
     co-change relates files and the tools run beside them."""

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
-from models.protocol import HISTORY, Step, top_dir
+from models.steps import Step, Steps
 
 Context = tuple[str | None, ...]
 
@@ -28,6 +29,93 @@ CONTEXTS: dict[str, Callable[[Step], Context]] = {
     "user_pop": lambda s: (s.user,),
     "pop": lambda s: (),
 }
+#: the same keys as ``Steps`` columns
+FAMILY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "user": ("user", "prev"), "dir": ("prev_dir", "prev"), "order2": ("prev2", "prev"), "global": ("prev",),
+    "user_pop": ("user",), "pop": (),
+}  # fmt: skip
+
+
+@dataclass
+class _Cells:
+    """One context family's (context, item) cells: the steps it covers (``rows``, in order), the cell of each,
+    and each cell's code in every key column (to name it)."""
+
+    rows: np.ndarray | None  # None: every step
+    cell: np.ndarray  # int32
+    codes: list[np.ndarray]
+    names: list[np.ndarray]
+
+
+class Transitions:
+    """Steps (``Steps`` or objects) made ready for counting: each family's cells are found once (``np.unique``
+    over integer keys) and summed per half-life and time cut, so a tuning grid re-counts arrays, not objects."""
+
+    def __init__(self, steps: Steps | Iterable[Step]) -> None:
+        self.steps = steps if isinstance(steps, Steps) else Steps.of(steps)
+        self.when = self.steps.when().astype(np.int64)
+        self._cells: dict[str, _Cells] = {}
+        self._weights: dict[tuple[float | None, int], np.ndarray] = {}
+
+    def _family(self, name: str) -> _Cells:
+        if name not in self._cells:
+            frame = self.steps.frame
+            cols = (*FAMILY_COLUMNS[name], "item")
+            rows = None
+            if "prev2" in cols:  # a step without an item before ``prev`` has no order-2 context
+                rows = np.flatnonzero(frame["prev2"].is_not_null().to_numpy())
+            key = np.zeros(frame.height if rows is None else len(rows), dtype=np.int64)
+            sizes, names = [], []
+            for c in cols:
+                categories = frame[c].dtype.categories  # type: ignore[attr-defined]
+                sizes.append(max(len(categories), 1))
+                names.append(np.array(categories.to_list(), dtype=object))
+                code = frame[c].to_physical().to_numpy()
+                key = key * sizes[-1] + (code if rows is None else code[rows]).astype(np.int64)
+            keys, cell = np.unique(key, return_inverse=True)
+            del key
+            codes: list[np.ndarray] = []
+            for size in reversed(sizes):
+                keys, code = np.divmod(keys, size)
+                codes.insert(0, code)
+            self._cells[name] = _Cells(rows, cell.ravel().astype(np.int32), codes, names)
+        return self._cells[name]
+
+    def _weight_table(self, half_life: float | None, now: int) -> np.ndarray:
+        """The weight of a step of each ``when`` below ``now``, with Python's own power (as the objects' loop)."""
+        if (half_life, now) not in self._weights:
+            weights = [1.0 if half_life is None else 0.5 ** ((now - k) / half_life) for k in range(now)]
+            self._weights[half_life, now] = np.array(weights, dtype=np.float64)
+        return self._weights[half_life, now]
+
+    def counts(
+        self, families: Iterable[str], *, half_life: float | None, before: int | None = None
+    ) -> dict[str, dict[Context, dict[str, float]]]:
+        """Each family's decayed counts ``{context: {item: weight}}`` over the steps with ``when < before`` (all
+        by default), summed in step order, contexts and items in the order first seen: what a loop over the step
+        objects gave, to the last bit."""
+        use = np.ones(len(self.when), dtype=bool) if before is None else self.when < before
+        now = int(self.when[use].max()) + 1 if use.any() else 1
+        table = self._weight_table(half_life, now)
+        out = {}
+        for name in families:
+            f = self._family(name)
+            kept = use if f.rows is None else use[f.rows]
+            rows = np.flatnonzero(kept) if f.rows is None else f.rows[kept]
+            cell = f.cell[kept]
+            n = len(f.codes[0]) if f.codes else 0
+            sums = np.bincount(cell, weights=table[self.when[rows]], minlength=n)
+            first = np.full(n, len(self.when), dtype=np.int64)
+            np.minimum.at(first, cell, rows)
+            seen = np.flatnonzero(first < len(self.when))
+            order = seen[np.argsort(first[seen], kind="stable")]
+            labels = [names[codes[order]].tolist() for names, codes in zip(f.names, f.codes, strict=True)]
+            contexts = list(zip(*labels[:-1], strict=True)) if len(labels) > 1 else [()] * len(order)
+            family: dict[Context, dict[str, float]] = {}
+            for ctx, item, weight in zip(contexts, labels[-1], sums[order].tolist(), strict=True):
+                family.setdefault(ctx, {})[item] = weight
+            out[name] = family
+        return out
 
 
 @dataclass
@@ -40,22 +128,15 @@ class NextActionModel:
     half_life: float | None = 500.0  # in transactions; None: no decay
     counts: dict[str, dict[Context, dict[str, float]]] = field(default_factory=dict)
 
-    def fit(self, steps: Iterable[Step], *, every_family: bool = False) -> NextActionModel:
+    def fit(
+        self, steps: Transitions | Steps | Iterable[Step], *, every_family: bool = False, before: int | None = None
+    ) -> NextActionModel:
         """Count the (decayed) transitions of every active context family (of all of them with ``every_family``:
-        the re-ranker reads each family's probability as a feature; the ranking does not change)."""
-        steps = list(steps)
-        now = max((s.when for s in steps), default=0) + 1
-        active = {name: key for name, key in CONTEXTS.items() if every_family or self.weights.get(name, 0) > 0}
-        counts: dict[str, dict[Context, dict[str, float]]] = {
-            n: defaultdict(lambda: defaultdict(float)) for n in active
-        }
-        for s in steps:
-            w = 1.0 if self.half_life is None else 0.5 ** ((now - s.when) / self.half_life)
-            for name, key in active.items():
-                ctx = key(s)
-                if None not in ctx:
-                    counts[name][ctx][s.item] += w
-        self.counts = {n: {ctx: dict(c) for ctx, c in table.items()} for n, table in counts.items()}
+        the re-ranker reads each family's probability as a feature; the ranking does not change), over the steps
+        with ``when < before`` when given."""
+        counted = steps if isinstance(steps, Transitions) else Transitions(steps)
+        active = [name for name in CONTEXTS if every_family or self.weights.get(name, 0) > 0]
+        self.counts = counted.counts(active, half_life=self.half_life, before=before)
         return self
 
     def config(self) -> dict[str, Any]:
@@ -69,9 +150,9 @@ class NextActionModel:
             if self.weights.get(name, 0) <= 0:
                 continue
             seen = table.get(CONTEXTS[name](step))
-            if not seen:
+            if not seen or not (mass := sum(seen.values())):  # never seen, or every weight underflowed to 0
                 continue
-            norm = self.weights[name] / sum(seen.values())
+            norm = self.weights[name] / mass
             for item, count in seen.items():
                 total[item] += norm * count
         return total
@@ -86,26 +167,17 @@ class NextActionModel:
         return [self.rank(s) for s in steps]
 
 
-def steps_from_items(items: pl.DataFrame) -> list[Step]:
+def steps_from_items(items: pl.DataFrame) -> Steps:
     """Each user's transitions from ``user_id, ts, item`` rows (an optional ``path`` gives the folder context).
 
     ``when`` is the event's position in time over all users, so recency decays per event.
     """
-    has_path = "path" in items.columns
-    ordered = items.with_row_index("_order").sort("ts", "_order").with_row_index("when")
-    steps: list[Step] = []
-    for (user,), part in (
-        ordered.sort("user_id", "when").partition_by("user_id", as_dict=True, maintain_order=True).items()
-    ):
-        seq = part["item"].to_list()
-        dirs = [top_dir(p) for p in part["path"].to_list()] if has_path else [""] * len(seq)
-        when = part["when"].to_list()
-        t = (part["ts"].dt.epoch("ms") / 1000).to_list()
-        for i in range(1, len(seq)):
-            prev2, gap = (seq[i - 2], t[i - 1] - t[i - 2]) if i >= 2 else (None, None)
-            history = tuple(seq[max(0, i - HISTORY) : i])
-            steps.append(Step(str(user), seq[i - 1], dirs[i - 1], prev2, seq[i], when[i], history, t[i - 1], gap))
-    return steps
+    ordered = items.with_row_index("_order").sort("ts", "_order").with_row_index("g").sort("user_id", "g")
+    events = ordered.select(
+        pl.col("user_id").cast(pl.String).alias("user"), (pl.col("ts").dt.epoch("ms") / 1000).alias("t"),
+        pl.col("path") if "path" in items.columns else pl.lit("").alias("path"), "item", "g",
+    ).with_row_index("row")  # fmt: skip
+    return Steps.of_events(events)
 
 
 def next_action_to_json(model: NextActionModel) -> dict[str, Any]:

@@ -55,9 +55,9 @@ class _Features:
         key = (name, ctx)
         if key not in self._cache:
             seen = self.markov.counts.get(name, {}).get(ctx)
-            if not seen:
+            total = sum(seen.values()) if seen else 0.0
+            if not seen or not total:  # never seen, or every weight underflowed to 0
                 return None
-            total = sum(seen.values())
             order = sorted(seen, key=lambda item: (-seen[item], item))
             self._cache[key] = ({item: (seen[item] / total, i + 1) for i, item in enumerate(order)}, math.log1p(total))
         return self._cache[key]

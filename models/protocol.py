@@ -6,41 +6,60 @@ commit for a version-control log, the session for Floyo's own events).
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 
-NO_EXT = "(none)"
+from models.steps import HISTORY, NO_EXT, Step, Steps
+
+__all__ = ["HISTORY", "NO_EXT", "Baskets", "Split", "Step", "Steps", "cochange_data", "hit_metrics",
+           "next_item_steps", "recall_metrics", "time_split"]  # fmt: skip
 MAX_TRANSACTION = 30  # larger commits/sessions are bulk edits: skipped for mining and queries
-HISTORY = 8  # items of recent history each step carries (features for a re-ranker)
 
 
 @dataclass(frozen=True)
-class Step:
-    """One transition of a user's sequence: what came before and the item that followed."""
+class Baskets:
+    """Transactions as a frame: ``when`` (the transaction's time index) and ``items`` (distinct, file order)."""
 
-    user: str
-    prev: str  # previous item (here: extension)
-    prev_dir: str  # top folder of the previous path ('' at the root)
-    prev2: str | None  # the item before ``prev``, when there is one
-    item: str  # the item to predict
-    when: int  # index of the item's transaction in time order (recency)
-    history: tuple[str, ...] = ()  # the user's last items up to ``prev`` (at most ``HISTORY``), oldest first
-    prev_ts: float | None = None  # when ``prev`` happened (seconds since the epoch)
-    prev_gap_s: float | None = None  # seconds between the item before ``prev`` and ``prev``
+    frame: pl.DataFrame
+
+    @classmethod
+    def of(cls, transactions: Iterable[tuple[int, Sequence[str]]]) -> Baskets:
+        """Baskets of plain ``(time index, items)`` pairs."""
+        pairs = list(transactions)
+        return cls(pl.DataFrame({"when": [w for w, _ in pairs], "items": [list(i) for _, i in pairs]},
+                                schema={"when": pl.Int64, "items": pl.List(pl.String)}))  # fmt: skip
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        """``(time index, items)`` pairs (small data: tests)."""
+        return iter(zip(self.frame["when"].to_list(), self.frame["items"].to_list(), strict=True))
+
+    def where(self, condition: pl.Expr) -> Baskets:
+        """The baskets that meet ``condition`` (over ``when`` and ``items``), in the same order."""
+        return Baskets(self.frame.filter(condition))
 
 
 @dataclass(frozen=True)
 class Split:
-    """Transactions ordered by their first event; the first ``n_train`` are train."""
+    """Transactions ordered by their first event; the first ``n_train`` are train. Columnar: ``events`` holds one
+    row per event in file order (``row``) with ``user, ts, t`` (epoch seconds), ``path``, ``item`` and ``g``, the
+    index of its transaction in time order; ``heads`` one row per transaction in that order (``group``, ``first``
+    and ``last`` row, ``n`` rows)."""
 
-    groups: list[str]
+    events: pl.DataFrame
+    heads: pl.DataFrame
     n_train: int
-    rows: dict[str, list[dict[str, Any]]]  # rows of each transaction, in file order (``t``: epoch seconds)
-    users: dict[str, list[dict[str, Any]]]  # each user's rows, in file order
+
+    @property
+    def groups(self) -> list[str]:
+        """Every transaction's name, oldest first (small data: tests, reports)."""
+        return self.heads["group"].to_list()
 
     @property
     def train(self) -> list[str]:
@@ -52,52 +71,48 @@ class Split:
         """Test transactions, oldest first."""
         return self.groups[self.n_train :]
 
+    def ts_of(self, row: int) -> datetime:
+        """The time of the event at file position ``row``."""
+        ts: datetime = self.events["ts"][row]
+        return ts
+
 
 def item_of(row: dict[str, Any]) -> str:
     """The extension of a row as the protocol writes it (``''`` becomes ``(none)``)."""
     return row["ext"] or NO_EXT
 
 
-def top_dir(path: str) -> str:
-    """The first component of a relative path, ``''`` for a file at the root."""
-    head, sep, _ = path.partition("/")
-    return head if sep else ""
+def item_expr() -> pl.Expr:
+    """``item_of`` over a frame's ``ext`` column."""
+    return pl.when(pl.col("ext").is_null() | (pl.col("ext") == "")).then(pl.lit(NO_EXT)).otherwise(pl.col("ext"))
 
 
 def time_split(events: pl.DataFrame, *, test_frac: float = 0.2) -> Split:
     """Order transactions by their first row's time (ties: file order) and keep the last ``test_frac`` as test."""
     if not 0 < test_frac < 1:
         raise ValueError("test_frac must be between 0 and 1")
-    rows = events.select(
-        "user_id", pl.col("ts").cast(pl.String), "path", "ext", "group", (pl.col("ts").dt.epoch("ms") / 1000).alias("t")
-    ).to_dicts()  # fmt: skip
-    by_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    by_user: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    first: dict[str, tuple[str, int]] = {}
-    for i, row in enumerate(rows):
-        first.setdefault(row["group"], (row["ts"], i))
-        by_group[row["group"]].append(row)
-        by_user[row["user_id"]].append(row)
-    groups = sorted(first, key=first.__getitem__)
-    return Split(groups, round(len(groups) * (1 - test_frac)), dict(by_group), dict(by_user))
+    ev = events.select(
+        pl.col("user_id").cast(pl.String).alias("user"), "ts", (pl.col("ts").dt.epoch("ms") / 1000).alias("t"),
+        "path", item_expr().alias("item"), pl.col("group").cast(pl.String),
+    ).with_row_index("row")  # fmt: skip
+    heads = ev.group_by("group").agg(
+        pl.col("row").min().alias("first"), pl.col("row").max().alias("last"), pl.len().alias("n")
+    )
+    # the first row's time, then file order: a µs timestamp in UTC sorts as its text did
+    heads = (
+        heads.with_columns(ev["ts"].gather(heads["first"]).alias("start"))
+        .sort("start", "first")
+        .drop("start")
+        .with_row_index("g")
+    )
+    ev = ev.join(heads.select("group", "g"), on="group", how="left", maintain_order="left").drop("group")
+    return Split(ev, heads, round(heads.height * (1 - test_frac)))
 
 
-def next_item_steps(split: Split) -> tuple[list[Step], list[Step]]:
+def next_item_steps(split: Split) -> tuple[Steps, Steps]:
     """Train transitions (the next event is in a train transaction) and test queries (it is in a test one)."""
-    position = {g: i for i, g in enumerate(split.groups)}
-    train: list[Step] = []
-    queries: list[Step] = []
-    for user, seq in split.users.items():
-        items = [item_of(r) for r in seq]
-        for i in range(1, len(seq)):
-            prev, row = seq[i - 1], seq[i]
-            prev2 = items[i - 2] if i >= 2 else None
-            when = position[row["group"]]
-            gap = prev["t"] - seq[i - 2]["t"] if i >= 2 else None
-            history = tuple(items[max(0, i - HISTORY) : i])
-            step = Step(user, items[i - 1], top_dir(prev["path"]), prev2, items[i], when, history, prev["t"], gap)
-            (train if when < split.n_train else queries).append(step)
-    return train, queries
+    steps = Steps.of_events(split.events)
+    return steps.where(pl.col("when") < split.n_train), steps.where(pl.col("when") >= split.n_train)
 
 
 def transaction_items(rows: Sequence[dict[str, Any]], level: str) -> list[str]:
@@ -106,22 +121,33 @@ def transaction_items(rows: Sequence[dict[str, Any]], level: str) -> list[str]:
     return list(dict.fromkeys(key(r) for r in rows))
 
 
-def cochange_data(split: Split, level: str) -> tuple[list[tuple[int, list[str]]], list[tuple[list[str], str]]]:
-    """Train transactions ``(time index, items)`` and queries ``(remaining items, hidden item)``."""
-    train = [
-        (i, transaction_items(split.rows[g], level))
-        for i, g in enumerate(split.train)
-        if len(split.rows[g]) <= MAX_TRANSACTION
-    ]
-    queries = []
-    for g in split.test:
-        if not 2 <= len(split.rows[g]) <= MAX_TRANSACTION:
-            continue
-        items = transaction_items(split.rows[g], level)
-        if len(items) < 2:
-            continue
-        queries += [([x for x in items if x != hidden], hidden) for hidden in items]
-    return train, queries
+def _baskets(split: Split, level: str) -> pl.DataFrame:
+    """``when, n, items``: each transaction's index, rows and distinct items in file order."""
+    column = "path" if level == "path" else "item"
+    return (
+        split.events.sort("g", "row")
+        .group_by("g", maintain_order=True)
+        .agg(pl.len().alias("n"), pl.col(column).unique(maintain_order=True).alias("items"))
+        .rename({"g": "when"})
+    )
+
+
+def cochange_data(
+    split: Split, level: str, *, max_queries: int | None = None
+) -> tuple[Baskets, list[tuple[list[str], str]]]:
+    """Train transactions (``Baskets``: time index, items) and queries ``(remaining items, hidden item)``, the
+    first ``max_queries`` in time order when given."""
+    baskets = _baskets(split, level)
+    train = baskets.filter((pl.col("when") < split.n_train) & (pl.col("n") <= MAX_TRANSACTION))
+    test = baskets.filter(
+        (pl.col("when") >= split.n_train)
+        & pl.col("n").is_between(2, MAX_TRANSACTION)
+        & (pl.col("items").list.len() >= 2)
+    )
+    if max_queries is not None:  # enough transactions for the queries wanted, not every test one
+        test = test.filter(pl.col("items").list.len().cum_sum().shift(1, fill_value=0) < max_queries)
+    queries = [([x for x in items if x != hidden], hidden) for items in test["items"] for hidden in items]
+    return Baskets(train.select("when", "items")), queries[:max_queries]
 
 
 def _metrics(ranks: list[tuple[int, bool]], prefix: str, ks: tuple[int, ...]) -> dict[str, float]:

@@ -27,7 +27,7 @@ from models.cochange import cochange_to_json
 from models.eventlog import read_event_log
 from models.findings import RulesModel, WorkflowsModel, rule_queries, workflow_queries
 from models.protocol import Split, cochange_data, hit_metrics, next_item_steps, recall_metrics, time_split
-from models.tuning import evenly_spaced, select_next_action, tune_cochange
+from models.tuning import select_next_action, tune_cochange
 
 PROMOTION_METRIC = "mrr"
 # co-change queries scored per training (held-out: the first in time; validation: per tuning config): enough for
@@ -71,7 +71,7 @@ def train_all(data: TrainingData, *, test_frac: float = 0.2, progress: Progress 
     if data.events.is_empty():
         raise InvalidInput("no_events", f"no events to train on in {data.source}")
     split = time_split(data.events, test_frac=test_frac)
-    window = _window(split, data.source)
+    window = window_of(split, data.source)
     cut = _test_start(data.events, split)
     step = progress or (lambda _: None)
     scope = data.scope
@@ -88,18 +88,32 @@ def train_all(data: TrainingData, *, test_frac: float = 0.2, progress: Progress 
 
 def _test_start(events: pl.DataFrame, split: Split) -> datetime | None:
     """When the held-out window starts: the first event of the first test transaction."""
-    if not split.test:
+    if split.n_train >= split.heads.height:
         return None
-    first: datetime = events.filter(pl.col("group") == split.test[0])["ts"].min()  # type: ignore[assignment]
+    first: datetime = split.events.filter(pl.col("g") == split.n_train)["ts"].min()  # type: ignore[assignment]
     return first
 
 
-def _train_next_action(split: Split, window: dict[str, Any], scope: str) -> dict[str, Any]:
-    from models.next_action_ranker import model_to_json
-    from models.pyfunc import NextActionPyfunc, next_action_input
+@dataclass
+class Fitted:
+    """One family fitted and scored on a split, before it is logged: what ``_log_and_promote`` takes."""
 
-    steps, queries = next_item_steps(split)
-    queries = evenly_spaced(queries, NEXT_ACTION_MAX_QUERIES)
+    artifact: dict[str, Any]
+    params: dict[str, Any]
+    data: dict[str, Any]
+    ranked: list[list[str]]
+    truth: list[str]
+    model_input: pd.DataFrame
+    extra: dict[str, float]
+
+
+def fit_next_action(split: Split, window: dict[str, Any]) -> Fitted:
+    """Select, fit and score the next-action model and its baselines on a split (nothing logged)."""
+    from models.next_action_ranker import model_to_json
+    from models.pyfunc import next_action_input
+
+    steps, held = next_item_steps(split)
+    queries = held.evenly_spaced(NEXT_ACTION_MAX_QUERIES)
     choice = select_next_action(steps, window=split.n_train)
     validation = {f"validation_mrr_{name}": mrr for name, mrr in choice.validation.items()}
     popular = MostPopular.of_train(split)
@@ -111,31 +125,45 @@ def _train_next_action(split: Split, window: dict[str, Any], scope: str) -> dict
         for k, v in hit_metrics([model.rank(q) for q in queries], truth).items()
         if k in ("hr1", "hr3", "hr5", "mrr")
     }
+    return Fitted(
+        model_to_json(choice.model), {"model": choice.kept, **choice.model.config()},
+        {**window, "train_steps": len(steps), "test_queries": len(queries)}, choice.model.rank_many(queries), truth,
+        next_action_input(queries), validation | baseline_scores,
+    )  # fmt: skip
+
+
+def _train_next_action(split: Split, window: dict[str, Any], scope: str) -> dict[str, Any]:
+    from models.pyfunc import NextActionPyfunc
+
+    fitted = fit_next_action(split, window)
     return _log_and_promote(
-        name="floyo-next-action", scope=scope, python_model=NextActionPyfunc(), artifact=model_to_json(choice.model),
-        params={"model": choice.kept, **choice.model.config()},
-        data={**window, "train_steps": len(steps), "test_queries": len(queries)},
-        ranked=choice.model.rank_many(queries), truth=truth,
-        model_input=next_action_input(queries), metrics=hit_metrics, extra=validation | baseline_scores,
+        name="floyo-next-action", scope=scope, python_model=NextActionPyfunc(), metrics=hit_metrics, **vars(fitted)
+    )
+
+
+def fit_cochange(split: Split, window: dict[str, Any]) -> Fitted:
+    """Tune, fit and score the co-change model and the pairwise baseline on a split (nothing logged)."""
+    from models.pyfunc import cochange_input
+
+    transactions, queries = cochange_data(split, "path", max_queries=COCHANGE_MAX_QUERIES)
+    model = tune_cochange(transactions, window=split.n_train, max_queries=COCHANGE_TUNING_QUERIES)
+    pairwise = PairwiseRules(transactions)
+    baseline = recall_metrics([pairwise.rank(q) for q, _ in queries], [h for _, h in queries])
+    return Fitted(
+        cochange_to_json(model), model.config(),
+        {**window, "train_transactions": len(transactions), "test_queries": len(queries)},
+        [model.rank(q) for q, _ in queries], [h for _, h in queries], cochange_input([q for q, _ in queries]),
+        {f"baseline_pairwise_{k}": baseline[k] for k in ("r1", "r5", "r10", "mrr")},
     )  # fmt: skip
 
 
 def _train_cochange(split: Split, window: dict[str, Any], scope: str) -> dict[str, Any]:
-    from models.pyfunc import CoChangePyfunc, cochange_input
+    from models.pyfunc import CoChangePyfunc
 
-    transactions, queries = cochange_data(split, "path")
-    queries = queries[:COCHANGE_MAX_QUERIES]
-    model = tune_cochange(transactions, window=split.n_train, max_queries=COCHANGE_TUNING_QUERIES)
-    pairwise = PairwiseRules(items for _, items in transactions)
-    baseline = recall_metrics([pairwise.rank(q) for q, _ in queries], [h for _, h in queries])
+    fitted = fit_cochange(split, window)
     return _log_and_promote(
-        name="floyo-cochange", scope=scope, python_model=CoChangePyfunc(), artifact=cochange_to_json(model),
-        params=model.config(),
-        data={**window, "train_transactions": len(transactions), "test_queries": len(queries)},
-        ranked=[model.rank(q) for q, _ in queries], truth=[h for _, h in queries],
-        model_input=cochange_input([q for q, _ in queries]), metrics=recall_metrics,
-        extra={f"baseline_pairwise_{k}": baseline[k] for k in ("r1", "r5", "r10", "mrr")},
-    )  # fmt: skip
+        name="floyo-cochange", scope=scope, python_model=CoChangePyfunc(), metrics=recall_metrics, **vars(fitted)
+    )
 
 
 def _before(frame: pl.DataFrame, cut: datetime | None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -223,17 +251,21 @@ def _log_and_promote(
     }  # fmt: skip
 
 
-def _window(split: Split, source: str) -> dict[str, Any]:
+def window_of(split: Split, source: str) -> dict[str, Any]:
     """The data window: where the rows came from and the time range and size of each part."""
-    first = {g: split.rows[g][0]["ts"] for g in (split.groups[0], split.groups[-1])}
-    train_end = split.rows[split.train[-1]][-1]["ts"] if split.train else None
-    test_start = split.rows[split.test[0]][0]["ts"] if split.test else None
+    heads = split.heads
+
+    def text(row: int) -> str:  # an event's time, as the window logs it
+        return str(split.events["ts"].gather([int(row)]).cast(pl.String)[0])
+
+    train_end = text(heads["last"][split.n_train - 1]) if split.n_train else None
+    test_start = text(heads["first"][split.n_train]) if split.n_train < heads.height else None
     return {
         "source": source,
-        "train_start": first[split.groups[0]], "train_end": train_end,
-        "test_start": test_start, "test_end": split.rows[split.groups[-1]][-1]["ts"],
-        "transactions": len(split.groups), "train_transactions_all": split.n_train,
-        "events": sum(len(rows) for rows in split.rows.values()),
+        "train_start": text(heads["first"][0]), "train_end": train_end,
+        "test_start": test_start, "test_end": text(heads["last"][-1]),
+        "transactions": heads.height, "train_transactions_all": split.n_train,
+        "events": split.events.height,
     }  # fmt: skip
 
 

@@ -37,6 +37,9 @@ class WorkflowLimits:
     max_steps: int = 4  # longest chain A→…→X; 2 finds pairs only
 
 
+OCCURRENCE_SLICE = 500_000  # events whose occurrences are found at a time
+
+
 def action_items(events: pl.DataFrame) -> pl.DataFrame:
     """``user_id, ts, item`` where item is ``run:<tool>`` for runs, else ``<kind>:<ext>`` (``(none)``)."""
     ext = pl.when(pl.col("ext") == "").then(pl.lit("(none)")).otherwise(pl.col("ext"))
@@ -62,6 +65,17 @@ def occurrences(items: pl.DataFrame, *, limits: WorkflowLimits) -> pl.DataFrame:
 
 
 def _occurrences(ev: pl.DataFrame, limits: WorkflowLimits) -> pl.DataFrame:
+    """``occurrences`` a slice of events at a time (each with the ``lookahead`` rows after it): the pairs before
+    deduplication are many times the events, so only one slice's are ever held. Slices split ``i``, and the
+    order within one ``i`` is by ``j``, so the result is the one a single pass gave."""
+    parts = []
+    for lo in range(0, max(ev.height, 1), OCCURRENCE_SLICE):
+        part = _slice_occurrences(ev.slice(lo, OCCURRENCE_SLICE + limits.lookahead), limits)
+        parts.append(part.filter(pl.col("i") < lo + OCCURRENCE_SLICE))
+    return pl.concat(parts)
+
+
+def _slice_occurrences(ev: pl.DataFrame, limits: WorkflowLimits) -> pl.DataFrame:
     # a user's events are consecutive, so the k-th next row is the user's own when its user_id is the same:
     # a plain shift, much cheaper than a shift over a window per user
     lazy, ahead = ev.lazy(), []

@@ -64,12 +64,17 @@ def _run_name() -> pl.Expr:
     return pl.when(sub.is_not_null() & (sub != "")).then(tool + pl.lit(" ") + sub).otherwise(tool)
 
 
-def prepare(events: pl.DataFrame) -> pl.DataFrame:
-    """The events an automation could act on, with ``item``, ``glob``, ``folder``, ``dest`` and ``run`` columns."""
+def prepare(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The events an automation could act on, with ``item``, ``glob``, ``folder``, ``dest`` and ``run`` columns
+    (from a lazy frame too: a filter on the events, e.g. the users with enough activity, then copies nothing)."""
     cols = ("user_id", "ts", "kind", "root", "path", "ext", "dest_path", "tool", "duration_ms", "meta")
-    ev = events.select(
-        [(pl.col(c) if c in events.columns else pl.lit(None, dtype=pl.String).alias(c)) for c in cols]
-    ).filter(pl.col("kind").is_in(KEPT_KINDS))
+    present = events.lazy().collect_schema().names()
+    ev = (
+        events.lazy()
+        .select([(pl.col(c) if c in present else pl.lit(None, dtype=pl.String).alias(c)) for c in cols])
+        .filter(pl.col("kind").is_in(KEPT_KINDS))
+        .collect()
+    )
     ev = ev.with_columns(
         pl.col("ext").fill_null("").str.to_lowercase(), pl.col("root").fill_null(""), pl.col("path").fill_null(""),
         pl.col("meta").cast(pl.String),
@@ -301,7 +306,7 @@ def schedule_candidates(ev: pl.DataFrame, active: pl.DataFrame, limits: Candidat
     )  # fmt: skip
 
 
-def mine_candidates(events: pl.DataFrame, *, limits: CandidateLimits | None = None) -> pl.DataFrame:
+def mine_candidates(events: pl.DataFrame | pl.LazyFrame, *, limits: CandidateLimits | None = None) -> pl.DataFrame:
     """Every user's candidates (all shapes) with evidence and the run's measured durations; one row each.
 
     Columns: ``user_id, shape, steps, root, trigger_kind, glob, folder, ext, tool, next_tool, dest, output_glob,
@@ -311,9 +316,14 @@ def mine_candidates(events: pl.DataFrame, *, limits: CandidateLimits | None = No
     """
     limits = limits or CandidateLimits()
     ev = prepare(events)
-    active = events.group_by("user_id").agg(
-        pl.col("ts").dt.date().n_unique().alias("active_days"),
-        pl.col("ts").filter(pl.col("ts").dt.weekday() >= 6).dt.date().n_unique().alias("weekend_days"),
+    active = (
+        events.lazy()
+        .group_by("user_id")
+        .agg(
+            pl.col("ts").dt.date().n_unique().alias("active_days"),
+            pl.col("ts").filter(pl.col("ts").dt.weekday() >= 6).dt.date().n_unique().alias("weekend_days"),
+        )
+        .collect()
     )
     frames = [
         chain_candidates(ev, limits.chains),
@@ -322,7 +332,7 @@ def mine_candidates(events: pl.DataFrame, *, limits: CandidateLimits | None = No
     ]
     frames = [f for f in frames if not f.is_empty()]
     if not frames:
-        return _empty().with_columns(pl.col("user_id").cast(events.schema.get("user_id", pl.Int64)))
+        return _empty().with_columns(pl.col("user_id").cast(events.lazy().collect_schema().get("user_id", pl.Int64)))
     out = pl.concat(frames, how="diagonal_relaxed")
     stats = _run_stats(ev).rename({"run": "tool"})
     out = out.join(stats, on=["user_id", "tool"], how="left")

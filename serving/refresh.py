@@ -114,7 +114,8 @@ def refresh_suggestions(
         model_version = f"lake@{int(events.select(pl.col('seq').max()).item())}"
     activity = user_activity(events)
     enough = activity.filter((pl.col("events") >= NEEDED_EVENTS) & (pl.col("days") >= NEEDED_DAYS))
-    mined = events.join(enough.select("user_id"), on="user_id", how="semi")
+    # lazy: the users' events are read by the mining's first step, never copied as a whole
+    mined = events.lazy().join(enough.select("user_id").lazy(), on="user_id", how="semi")
     suggestions = build_suggestions(mine_candidates(mined), activity)
     mine_seconds = time.perf_counter() - started
 

@@ -41,7 +41,7 @@ def test_next_item_steps_split_transitions_by_the_next_events_commit() -> None:
 
 def test_cochange_queries_hide_each_item_once() -> None:
     train, queries = cochange_data(time_split(events(ROWS), test_frac=0.25), "path")
-    assert train == [(0, ["a.py", "docs/a.md"]), (1, ["b.py"]), (2, ["a.py"])]
+    assert list(train) == [(0, ["a.py", "docs/a.md"]), (1, ["b.py"]), (2, ["a.py"])]
     assert queries == [(["Makefile"], "b.py"), (["b.py"], "Makefile")]
     _, ext_queries = cochange_data(time_split(events(ROWS), test_frac=0.25), "ext")
     assert ext_queries == [(["(none)"], "py"), (["py"], "(none)")]
