@@ -9,7 +9,7 @@ decay with the age of their transaction (half-life in transactions), because hab
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,7 +162,7 @@ class NextActionModel:
         scores = self.scores(step)
         return sorted(scores, key=lambda item: (-scores[item], item))
 
-    def rank_many(self, steps: Sequence[Step]) -> list[list[str]]:
+    def rank_many(self, steps: Iterable[Step]) -> list[list[str]]:
         """``rank`` of each step (the interface the re-ranker shares, where batching is faster)."""
         return [self.rank(s) for s in steps]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -161,11 +161,11 @@ class NextActionRanker:
         """Candidates, most likely first."""
         return self.rank_many([step])[0]
 
-    def rank_many(self, steps: Sequence[Step]) -> list[list[str]]:
+    def rank_many(self, steps: Iterable[Step]) -> list[list[str]]:
         """``rank`` of each step, batched."""
         if self._features is None:
             self._features = _Features(self.markov)
-        return self._features.candidates(steps, self.top_k).rerank(self.classifier)
+        return self._features.candidates(list(steps), self.top_k).rerank(self.classifier)
 
 
 def candidates(markov: NextActionModel, steps: Sequence[Step], *, top_k: int = TOP_K) -> Candidates:

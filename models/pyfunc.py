@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +76,9 @@ def _top_k(params: dict[str, Any] | None) -> int | None:
     return int(k) if k else None
 
 
-def next_action_input(steps: list[Step]) -> pd.DataFrame:
+def next_action_input(steps: Iterable[Step]) -> pd.DataFrame:
     """The pyfunc input for next-action queries (NaN for an unknown time or gap)."""
+    steps = list(steps)  # a generator or ``Steps``: read once, each column walks them
     return pd.DataFrame(
         {
             "user": [s.user for s in steps],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise, product
 from typing import Any, TypeVar
@@ -79,7 +79,7 @@ class NextActionChoice:
 
 
 def select_next_action(
-    steps: Steps, *, window: int | None = None, grid: Sequence[dict[str, Any]] = NEXT_ACTION_GRID
+    steps: Steps | Iterable[Step], *, window: int | None = None, grid: Sequence[dict[str, Any]] = NEXT_ACTION_GRID
 ) -> NextActionChoice:
     """The tuned Markov, or the re-ranker over it when it wins on the train window's tail by ``RANKER_MARGIN``.
 
