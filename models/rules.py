@@ -137,8 +137,6 @@ def _all_items(frame: pl.DataFrame) -> tuple[pl.Series, Any, pl.Series]:
 def mine_rules(frame: pl.DataFrame, *, limits: RuleLimits | None = None, quiet: bool = False) -> RuleSet:
     """Rules between the items of ``transaction_id, item`` rows, with support, confidence, lift, conviction;
     logged unless ``quiet`` (per-user mining logs one summary instead)."""
-    from mlxtend.frequent_patterns import association_rules
-
     limits = limits or RuleLimits.from_settings()
     n = frame["transaction_id"].n_unique()
     enc = encode(frame, min_count=limits.threshold(n), max_items=limits.max_items)
@@ -147,18 +145,29 @@ def mine_rules(frame: pl.DataFrame, *, limits: RuleLimits | None = None, quiet: 
     enc.pruned["capped_rules"] = 0
     if not any(len(s) > 1 for s in found.itemsets):
         return _logged(RuleSet(_empty_rules(), n, len(found.itemsets), enc.pruned), quiet)
-    itemsets = _as_mlxtend(found.itemsets, found.counts, n, enc.items)
+    named = [frozenset(enc.items[i] for i in s) for s in found.itemsets]
+    rules, enc.pruned["capped_rules"] = rules_from_itemsets(named, found.counts, n, limits)
+    return _logged(RuleSet(_with_evidence(rules, enc, n), n, len(found.itemsets), enc.pruned), quiet)
+
+
+def rules_from_itemsets(
+    itemsets: list[frozenset[str]], counts: list[int], n: int, limits: RuleLimits
+) -> tuple[Any, int]:
+    """mlxtend's rules of frequent itemsets (absolute ``counts`` out of ``n`` transactions), filtered, ordered
+    strongest first and capped at ``max_rules``; and how many the cap removed. Both engines call it."""
+    import pandas as pd
+    from mlxtend.frequent_patterns import association_rules
+
+    frame = pd.DataFrame({"support": np.asarray(counts) / n, "itemsets": itemsets})
     with np.errstate(divide="ignore", invalid="ignore"):  # mlxtend divides by zero for certainty when conf is 1
-        rules = association_rules(itemsets, num_itemsets=n, metric="confidence", min_threshold=limits.min_confidence)
+        rules = association_rules(frame, num_itemsets=n, metric="confidence", min_threshold=limits.min_confidence)
     rules = rules[rules["lift"] >= limits.min_lift]
     # ties broken by the items, not by mlxtend's output order (frozenset order: it changes with the hash seed)
     rules["_a"] = ["\n".join(sorted(a)) for a in rules["antecedents"]]
     rules["_c"] = ["\n".join(sorted(c)) for c in rules["consequents"]]
     order = ["lift", "confidence", "support", "_a", "_c"]
     rules = rules.sort_values(order, ascending=[False, False, False, True, True], kind="stable")
-    enc.pruned["capped_rules"] = max(0, len(rules) - limits.max_rules)
-    rules = rules.head(limits.max_rules)
-    return _logged(RuleSet(_with_evidence(rules, enc, n), n, len(found.itemsets), enc.pruned), quiet)
+    return rules.head(limits.max_rules), max(0, len(rules) - limits.max_rules)
 
 
 def _logged(result: RuleSet, quiet: bool) -> RuleSet:
@@ -220,22 +229,12 @@ def _mine_users(parts: list[tuple[str, pl.DataFrame]], limits: RuleLimits) -> di
     return {user: mine_rules(part, limits=limits, quiet=True) for user, part in parts}
 
 
-def _as_mlxtend(itemsets: list[tuple[int, ...]], counts: list[int], n: int, names: list[str]) -> Any:
-    """The frame mlxtend's ``fpgrowth`` would have returned: ``support, itemsets`` (frozensets of names)."""
-    import pandas as pd
-
-    return pd.DataFrame(
-        {"support": np.asarray(counts) / n, "itemsets": [frozenset(names[i] for i in s) for s in itemsets]}
-    )
-
-
 def _with_evidence(rules: Any, enc: Encoded, n: int) -> pl.DataFrame:
     """Rules as a polars frame, each with its exact count and the most recent supporting transactions."""
     index = {name: i for i, name in enumerate(enc.items)}
     itemsets = [
         sorted(index[x] for x in a | c) for a, c in zip(rules["antecedents"], rules["consequents"], strict=True)
     ]
-    support = rules["support"].to_numpy(dtype=float)
     rule_ids, rows = _latest_supporting(enc, itemsets)
     found = pl.DataFrame({"rule": rule_ids, "row": rows}).sort("rule", "row")
     per_rule = found.group_by("rule").agg(pl.col("row")).sort("rule")
@@ -243,6 +242,13 @@ def _with_evidence(rules: Any, enc: Encoded, n: int) -> pl.DataFrame:
     ids = enc.transactions.to_list()
     for rule, rule_rows in per_rule.iter_rows():
         evidence[rule] = [ids[r] for r in rule_rows]
+    return rules_frame(rules, n, evidence, enc.transactions.dtype)
+
+
+def rules_frame(rules: Any, n: int, evidence: list[list[Any]], id_type: Any) -> pl.DataFrame:
+    """The rules of ``rules_from_itemsets`` as a polars frame with their exact count and ``evidence`` (per rule,
+    its most recent supporting transactions, oldest first)."""
+    support = rules["support"].to_numpy(dtype=float)
     return pl.DataFrame(
         {
             "antecedents": [sorted(a) for a in rules["antecedents"]],
@@ -254,7 +260,7 @@ def _with_evidence(rules: Any, enc: Encoded, n: int) -> pl.DataFrame:
             "count": np.rint(support * n).astype(np.int64),  # the itemset's count: support is count / n
             "evidence": evidence,
         },
-        schema_overrides={"evidence": pl.List(enc.transactions.dtype)},
+        schema_overrides={"evidence": pl.List(id_type)},
     )
 
 

@@ -1,0 +1,141 @@
+"""Association rules on Spark: MLlib's FPGrowth finds the global frequent itemsets, the local engine's rule
+generation (``models.rules.rules_from_itemsets``) turns them into rules, and a Spark join finds each rule's
+latest supporting transactions. Per-user rules are mined user by user on the executors (a grouped map over
+the transactions partitioned by user), with the local engine's own miner: one FPGrowth job per user would be
+thousands of jobs, and one user's transactions are small.
+
+The result is the local engine's ``RulesModel``, equal to it on the same transactions.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from models.findings import RulesModel, _records
+from models.rules import EVIDENCE_LIMIT, RuleLimits, rules_frame, rules_from_itemsets
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame
+
+
+def mine_rules(transactions: DataFrame, *, limits: RuleLimits) -> RulesModel:
+    """Global and per-user rules of ``user_id, transaction_id, ts, item`` rows (``ts``: the transaction's start)."""
+    tx = transactions.select("user_id", "transaction_id", "ts", "item").distinct().cache()
+    try:
+        n = tx.select("transaction_id").distinct().count()
+        if n == 0:
+            return RulesModel(stats={"transactions": 0})
+        found, itemsets, stats = _global_rules(tx, n, limits)
+        per_user = _per_user(tx, limits.for_user())
+    finally:
+        tx.unpersist()
+    return RulesModel(_records(found), per_user, {"transactions": n, "itemsets": itemsets, **stats})
+
+
+def _kept_items(tx: DataFrame, threshold: int, max_items: int) -> tuple[list[str], dict[str, int]]:
+    """The items FP-growth sees (frequent ones, the ``max_items`` most frequent, ties by name) and what was pruned."""
+    counts = {r["item"]: int(r["count"]) for r in tx.groupBy("item").count().collect()}
+    frequent = sorted((i for i, c in counts.items() if c >= threshold), key=lambda i: (-counts[i], i))
+    kept = frequent[:max_items]
+    pruned = {
+        "items": len(counts),
+        "rare_items": len(counts) - len(frequent),
+        "capped_items": len(frequent) - len(kept),
+        "pruned_occurrences": sum(counts.values()) - sum(counts[i] for i in kept),
+    }
+    return kept, pruned
+
+
+def frequent_itemsets(
+    tx: DataFrame, n: int, limits: RuleLimits
+) -> tuple[list[frozenset[str]], list[int], dict[str, int]]:
+    """MLlib FPGrowth's itemsets of at most ``max_len`` items held by ``limits.threshold(n)`` transactions."""
+    from pyspark.ml.fpm import FPGrowth
+    from pyspark.sql import functions as F  # noqa: N812
+
+    threshold = limits.threshold(n)
+    kept, pruned = _kept_items(tx, threshold, limits.max_items)
+    spark = tx.sparkSession
+    kept_frame = F.broadcast(spark.createDataFrame([(i,) for i in kept], "item string"))
+    baskets = tx.join(kept_frame, "item").groupBy("transaction_id").agg(F.collect_list("item").alias("items")).cache()
+    m = baskets.count()  # transactions left with a kept item: FPGrowth's support is a share of these
+    if not kept or m < threshold:
+        baskets.unpersist()
+        return [], [], pruned
+    # FPGrowth keeps what ceil(minSupport * m) transactions hold: half a transaction below the threshold is it
+    model = FPGrowth(itemsCol="items", minSupport=(threshold - 0.5) / m, minConfidence=1.0).fit(baskets)
+    rows = model.freqItemsets.filter(F.size("items") <= limits.max_len).collect()
+    baskets.unpersist()
+    return [frozenset(r["items"]) for r in rows], [int(r["freq"]) for r in rows], pruned
+
+
+def _global_rules(tx: DataFrame, n: int, limits: RuleLimits) -> tuple[Any, int, dict[str, int]]:
+    """Rules over every transaction, with evidence; the number of itemsets and what the caps removed."""
+    from models.rules import _empty_rules
+
+    itemsets, counts, pruned = frequent_itemsets(tx, n, limits)
+    if not any(len(s) > 1 for s in itemsets):
+        return _empty_rules(), len(itemsets), {**pruned, "capped_rules": 0}
+    rules, capped = rules_from_itemsets(itemsets, counts, n, limits)
+    members = [sorted(a | c) for a, c in zip(rules["antecedents"], rules["consequents"], strict=True)]
+    return rules_frame(rules, n, _evidence(tx, members), pl.String), len(itemsets), {**pruned, "capped_rules": capped}
+
+
+def _evidence(tx: DataFrame, members: list[list[str]]) -> list[list[Any]]:
+    """Per itemset, its ``EVIDENCE_LIMIT`` latest supporting transactions, oldest first (a join on the items and
+    a count per transaction, then the newest by a window per itemset)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F  # noqa: N812
+
+    spark = tx.sparkSession
+    wanted = spark.createDataFrame(
+        [(k, item, len(items)) for k, items in enumerate(members) for item in items], "rule int, item string, size int"
+    )
+    held = tx.join(F.broadcast(wanted), "item").groupBy("rule", "size", "transaction_id", "ts").count()
+    newest = Window.partitionBy("rule").orderBy(F.col("ts").desc(), F.col("transaction_id").desc())
+    latest = (
+        held.filter(F.col("count") == F.col("size"))
+        .withColumn("rank", F.row_number().over(newest))
+        .filter(F.col("rank") <= EVIDENCE_LIMIT)
+        .select("rule", "transaction_id", "rank")
+        .collect()
+    )
+    evidence: list[list[Any]] = [[] for _ in members]
+    for row in sorted(latest, key=lambda r: (r["rule"], -r["rank"])):
+        evidence[row["rule"]].append(row["transaction_id"])
+    return evidence
+
+
+def _per_user(tx: DataFrame, limits: RuleLimits) -> dict[str, list[dict[str, Any]]]:
+    """Each user's own rules, mined on the executors by the local miner (users with too few transactions: none)."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    def mine(part: pd.DataFrame) -> pd.DataFrame:
+        import pandas as pd
+        import polars as pl
+
+        from models.rules import mine_rules as mine_local
+
+        frame = pl.from_pandas(part).sort("t", "transaction_id", maintain_order=True)
+        # object columns: pandas' pyarrow-backed strings reach Spark's Arrow writer as chunked arrays it refuses
+        empty = pd.DataFrame({"user_id": [], "rules": []}, dtype=object)
+        if frame["transaction_id"].n_unique() < limits.user_min_transactions:
+            return empty
+        found = mine_local(frame.select("transaction_id", "item"), limits=limits, quiet=True).rules
+        if found.is_empty():
+            return empty
+        return pd.DataFrame(
+            {"user_id": [str(frame["user_id"][0])], "rules": [json.dumps(_records(found))]}, dtype=object
+        )
+
+    rows = (
+        tx.select("user_id", "transaction_id", F.unix_micros("ts").alias("t"), "item")
+        .groupBy("user_id")
+        .applyInPandas(mine, schema="user_id string, rules string")
+        .collect()
+    )
+    return {r["user_id"]: json.loads(r["rules"]) for r in sorted(rows, key=lambda r: r["user_id"])}
