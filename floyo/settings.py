@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     rules_user_min_transactions: int = Field(default=20, ge=1)  # fewer: the user gets the global rules only
     # unset (the default): a training run reads the whole lake; a number: only that many most recent events
     train_max_events: int | None = Field(default=None, ge=100)
+    train_engine: Literal["local", "spark"] = "local"  # spark: rules and workflows mined on Spark (floyo[spark])
+    spark_master: str = "local[*]"  # where the Spark engine runs: local[N], spark://host:7077, yarn, k8s://...
+    spark_lake_url: str | None = None  # the lake as Spark reads it (s3a://bucket/lake); unset: FLOYO_LAKE_DIR
 
     # --- serving and ingest
     host: str = "127.0.0.1"

@@ -145,7 +145,7 @@ def _run_steps(
             trained = train_from_lake(settings, progress=step)
         result.summary["trained"] = True
         result.summary["models"] = [
-            {k: r[k] for k in ("name", "version", "mrr", "champion_before", "champion_mrr", "promoted")}
+            {k: r[k] for k in ("name", "engine", "version", "mrr", "champion_before", "champion_mrr", "promoted")}
             for r in trained
         ]
         with _timed(result, "ranker"):  # the suggestion ranker learns from everyone's feedback (serving.ranker)

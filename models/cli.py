@@ -37,11 +37,19 @@ def register(app: typer.Typer) -> None:
             datetime | None, typer.Option(help="only events from this date/time on, UTC (lake only)")
         ] = None,
         test_frac: Annotated[float, typer.Option(min=0.01, max=0.99, help="share of transactions held out")] = 0.2,
+        engine: Annotated[
+            str | None,
+            typer.Option(help="local, or spark: rules and workflows mined on Spark (default FLOYO_TRAIN_ENGINE)"),
+        ] = None,
+        master: Annotated[
+            str | None, typer.Option(help="Spark master URL for --engine spark (default FLOYO_SPARK_MASTER)")
+        ] = None,
     ) -> None:
         """Train every model family, log it to MLflow, promote it to champion only if it beats the current one.
 
         Only a run over the whole lake registers the global floyo-* models; --user and --events runs register
-        under names of their own (floyo-<family>-user-<name>, floyo-<family>-log-<file>)."""
+        under names of their own (floyo-<family>-user-<name>, floyo-<family>-log-<file>). With --engine spark,
+        Spark mines the rules and workflows over the whole lake; next action and co-change train locally."""
         import sys
 
         from floyo.settings import get_settings
@@ -50,13 +58,21 @@ def register(app: typer.Typer) -> None:
 
         if events is not None and (user is not None or since is not None):
             raise typer.BadParameter("--user and --since read the lake: leave out --events")
+        chosen = engine or get_settings().train_engine
+        if chosen not in ("local", "spark"):
+            raise typer.BadParameter(f"--engine must be local or spark, not {chosen!r}")
+        if events is not None and chosen == "spark":
+            raise typer.BadParameter("--engine spark reads the lake: leave out --events")
+        if master is not None and chosen != "spark":
+            raise typer.BadParameter("--master is for --engine spark")
         with progress_bar("training", len(FAMILIES) + 1, enabled=sys.stderr.isatty()) as bar:
             if events is not None:
                 bar.step("data")
                 results = train_from_log(events, test_frac=test_frac, progress=bar.step)
             else:
                 when = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
-                results = train_from_lake(get_settings(), user=user, since=when, test_frac=test_frac, progress=bar.step)
+                results = train_from_lake(get_settings(), user=user, since=when, test_frac=test_frac,
+                                          progress=bar.step, engine=chosen, master=master)  # fmt: skip
         if results and results[0]["scope"] != "lake":
             typer.echo(
                 f"scope {results[0]['scope']}: registered under names of its own; the global champions stay", err=True
@@ -65,7 +81,8 @@ def register(app: typer.Typer) -> None:
         for r in results:
             before = "none" if r["champion_before"] is None else f"v{r['champion_before']} mrr {r['champion_mrr']:.3f}"
             verdict = "promoted to champion" if r["promoted"] else "kept the champion"
-            typer.echo(f"{r['name']} v{r['version']}: mrr {r['mrr']:.3f} (champion before: {before}) -> {verdict}")
+            by = f" [engine {r['engine']}]" if chosen != "local" else ""  # a spark run says which family ran where
+            typer.echo(f"{r['name']} v{r['version']}: mrr {r['mrr']:.3f} (champion before: {before}) -> {verdict}{by}")
 
     def _record_after_training(*, lake: bool) -> None:
         """What ``floyo patterns`` and ``floyo models list`` read: after a lake run the patterns too (the champions

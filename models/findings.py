@@ -110,7 +110,11 @@ class WorkflowsModel:
     def mine(cls, items: pl.DataFrame, *, limits: WorkflowLimits | None = None) -> WorkflowsModel:
         """Mine ``user_id, ts, item`` rows."""
         limits = limits or WorkflowLimits()
-        found = mine_workflows(items, limits=limits) if items.height else pl.DataFrame()
+        return cls.of_found(mine_workflows(items, limits=limits) if items.height else pl.DataFrame(), limits)
+
+    @classmethod
+    def of_found(cls, found: pl.DataFrame, limits: WorkflowLimits) -> WorkflowsModel:
+        """The model of workflows ``mine_workflows`` (of either engine) found under ``limits``."""
         limits_json = {k: list(v) if isinstance(v, tuple) else v for k, v in limits.__dict__.items()}
         return cls(_workflow_records(found) if found.height else [], limits_json)
 

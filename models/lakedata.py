@@ -105,9 +105,19 @@ def train_from_lake(
     since: datetime | None = None,
     test_frac: float = 0.2,
     progress: Progress | None = None,
+    engine: str | None = None,
+    master: str | None = None,
 ) -> list[dict[str, Any]]:
     """Train, log and maybe promote every family on the lake: everyone's events (scope ``lake``, the global
-    models) or one user's (scope ``user:<user>``, registered under names of their own)."""
+    models) or one user's (scope ``user:<user>``, registered under names of their own). ``engine`` (default
+    ``FLOYO_TRAIN_ENGINE``) ``spark`` mines the rules and workflows on Spark at ``master`` (``FLOYO_SPARK_MASTER``)."""
+    engine = engine or settings.train_engine
+    if engine not in ("local", "spark"):
+        raise InvalidInput("bad_engine", f"unknown training engine {engine!r}: local or spark")
+    if engine == "spark":
+        from models.spark.session import require_pyspark
+
+        require_pyspark()  # before the data is read: a missing extra fails in a second, not after minutes
     user_id = resolve_user(user, settings) if user is not None else None
     data = training_data(settings, user_id=user_id, since=since, max_events=settings.train_max_events)
     # everyone's events (with or without ``since``) is the global scope; one user's is a scope of its own, which
@@ -115,4 +125,11 @@ def train_from_lake(
     data.scope = "lake" if user is None else f"user:{user}"
     if progress:
         progress("data")
-    return train_all(data, test_frac=test_frac, progress=progress)
+    if engine == "local":
+        return train_all(data, test_frac=test_frac, progress=progress)
+    from models.spark.session import spark_session
+    from models.spark.train import SparkMiner
+
+    with spark_session(master or settings.spark_master) as spark:
+        miner = SparkMiner(spark, settings.spark_lake_url or str(settings.lake_path), user_id=user_id, since=since)
+        return train_all(data, test_frac=test_frac, progress=progress, miner=miner)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 import polars as pl
@@ -29,6 +29,10 @@ from models.findings import RulesModel, WorkflowsModel, rule_queries, workflow_q
 from models.protocol import Split, cochange_data, hit_metrics, next_item_steps, recall_metrics, time_split
 from models.tuning import select_next_action, tune_cochange
 
+if TYPE_CHECKING:
+    from models.rules import RuleLimits
+    from models.workflows import WorkflowLimits
+
 PROMOTION_METRIC = "mrr"
 # co-change queries scored per training (held-out: the first in time; validation: per tuning config): enough for
 # MRR to ~0.01, and a bounded cost whatever the lake's size
@@ -37,6 +41,22 @@ COCHANGE_TUNING_QUERIES = 1000
 NEXT_ACTION_MAX_QUERIES = 20_000  # held-out steps scored (evenly spaced over the window)
 FAMILIES = ("floyo-next-action", "floyo-cochange", "floyo-rules", "floyo-workflows")
 Progress = Callable[[str], None]
+LOCAL_ENGINE = "local"
+
+
+class Miner(Protocol):
+    """Another engine mining the rules and workflows families (``models.spark``) on the rows before ``cut``
+    (the held-out window's start); the other families, the split and the scoring stay local."""
+
+    engine: str
+
+    def rules(self, cut: datetime | None, limits: RuleLimits) -> RulesModel:
+        """Global and per-user rules of the transactions before ``cut``."""
+        ...
+
+    def workflows(self, cut: datetime | None, limits: WorkflowLimits) -> tuple[WorkflowsModel, int]:
+        """Workflows of the actions before ``cut``, and how many actions that was."""
+        ...
 
 
 @dataclass
@@ -66,8 +86,11 @@ def train_from_log(
     return train_all(data, test_frac=test_frac, progress=progress)
 
 
-def train_all(data: TrainingData, *, test_frac: float = 0.2, progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Split by time once, then train, score, log and maybe promote each family on that split."""
+def train_all(
+    data: TrainingData, *, test_frac: float = 0.2, progress: Progress | None = None, miner: Miner | None = None
+) -> list[dict[str, Any]]:
+    """Split by time once, then train, score, log and maybe promote each family on that split; the rules and
+    workflows are mined by ``miner`` when one is given (each summary's ``engine`` says which engine ran)."""
     if data.events.is_empty():
         raise InvalidInput("no_events", f"no events to train on in {data.source}")
     split = time_split(data.events, test_frac=test_frac)
@@ -75,13 +98,14 @@ def train_all(data: TrainingData, *, test_frac: float = 0.2, progress: Progress 
     cut = _test_start(data.events, split)
     step = progress or (lambda _: None)
     scope = data.scope
-    results = [_train_next_action(split, window, scope)]
+    local = {**window, "engine": LOCAL_ENGINE}
+    results = [_train_next_action(split, local, scope)]
     step("floyo-next-action")
-    results.append(_train_cochange(split, window, scope))
+    results.append(_train_cochange(split, local, scope))
     step("floyo-cochange")
-    results.append(_train_rules(data.transactions, cut, window, scope))
+    results.append(_train_rules(data.transactions, cut, window, scope, miner))
     step("floyo-rules")
-    results.append(_train_workflows(data.actions, cut, window, scope))
+    results.append(_train_workflows(data.actions, cut, window, scope, miner))
     step("floyo-workflows")
     return results
 
@@ -174,35 +198,41 @@ def _before(frame: pl.DataFrame, cut: datetime | None) -> tuple[pl.DataFrame, pl
 
 
 def _train_rules(
-    transactions: pl.DataFrame, cut: datetime | None, window: dict[str, Any], scope: str
+    transactions: pl.DataFrame, cut: datetime | None, window: dict[str, Any], scope: str, miner: Miner | None = None
 ) -> dict[str, Any]:
     from models.pyfunc import RulesPyfunc, rules_input
     from models.rules import RuleLimits
 
     train, test = _before(transactions, cut)
     limits = RuleLimits.from_settings()
-    model = RulesModel.mine(train, limits=limits)
+    model = miner.rules(cut, limits) if miner else RulesModel.mine(train, limits=limits)
     queries = rule_queries(test)
     return _log_and_promote(
         name="floyo-rules", scope=scope, python_model=RulesPyfunc(), artifact=model.to_json(), params=limits.__dict__,
-        data={**window, "train_transactions": train["transaction_id"].n_unique(), "test_queries": len(queries),
+        data={**window, "engine": miner.engine if miner else LOCAL_ENGINE,
+              "train_transactions": model.stats.get("transactions", 0), "test_queries": len(queries),
               "rules": len(model.rules), "users_with_rules": len(model.per_user), **model.stats},
         ranked=[model.rank(u, q) for u, q, _ in queries], truth=[h for _, _, h in queries],
         model_input=rules_input(queries or [("", ["ext:py"], "")]), metrics=recall_metrics,
     )  # fmt: skip
 
 
-def _train_workflows(actions: pl.DataFrame, cut: datetime | None, window: dict[str, Any], scope: str) -> dict[str, Any]:
+def _train_workflows(
+    actions: pl.DataFrame, cut: datetime | None, window: dict[str, Any], scope: str, miner: Miner | None = None
+) -> dict[str, Any]:
     from models.pyfunc import WorkflowsPyfunc, workflows_input
     from models.workflows import WorkflowLimits
 
     train, test = _before(actions, cut)
     limits = WorkflowLimits()
-    model = WorkflowsModel.mine(train, limits=limits)
+    model, n_train = (
+        miner.workflows(cut, limits) if miner else (WorkflowsModel.mine(train, limits=limits), train.height)
+    )
     queries = workflow_queries(test, within_s=max(limits.windows))
     return _log_and_promote(
         name="floyo-workflows", scope=scope, python_model=WorkflowsPyfunc(), artifact=model.to_json(), params=model.limits,
-        data={**window, "train_actions": train.height, "test_queries": len(queries),
+        data={**window, "engine": miner.engine if miner else LOCAL_ENGINE, "train_actions": n_train,
+              "test_queries": len(queries),
               "workflows": len(model.workflows)},
         ranked=[model.rank(u, a, p or None) for u, a, _, p in queries], truth=[b for _, _, b, _ in queries],
         model_input=workflows_input(queries or [("", "modify:py", "", "")]), metrics=hit_metrics,
@@ -245,7 +275,8 @@ def _log_and_promote(
     if promoted:
         tracking.promote(logged)
     return {
-        "name": name, "scope": scope, "version": logged.version, "run_id": logged.run_id,
+        "name": name, "scope": scope, "engine": data.get("engine", LOCAL_ENGINE), "version": logged.version,
+        "run_id": logged.run_id,
         PROMOTION_METRIC: scores[PROMOTION_METRIC],
         "champion_before": previous, f"champion_{PROMOTION_METRIC}": champion_score, "promoted": promoted,
     }  # fmt: skip

@@ -52,7 +52,15 @@ def build_session(master: str = DEFAULT_MASTER, *, app_name: str = "floyo-train"
 
 @contextmanager
 def spark_session(master: str = DEFAULT_MASTER) -> Iterator[SparkSession]:
-    """``build_session`` for the length of a block, stopped after it."""
+    """A session for the length of a block: the active one if there is one (a notebook's, a test module's),
+    left running; else ``build_session``, stopped after the block."""
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield active
+        return
     session = build_session(master)
     try:
         yield session

@@ -1,0 +1,156 @@
+"""The Spark engine (`floyo train --engine spark`, Spark ``local[2]``) against the local engine on the same lake:
+the same itemsets with the same support, the same rules and workflows, and the same registered models.
+
+The lake is three synthetic personas over 12 days, stored through the ingest path, exported and featurised
+once; one SparkSession serves the whole module (starting the JVM is most of a Spark test's time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import mlflow
+from features.synth import generate
+from floyo.cli import app
+from floyo.demo_data import store
+from floyo.settings import get_settings
+from jobs.refresh import export_and_build
+from models import tracking
+from models.findings import RulesModel, WorkflowsModel
+from models.lakedata import training_data
+from models.protocol import time_split
+from models.rules import RuleLimits, encode
+from models.train import _before, _test_start
+from models.workflows import WorkflowLimits
+from tests.features.helpers import LakeDB, lake_db
+from tests.models.helpers import REPO
+from tests.utils.env import environment
+
+pytest.importorskip("pyspark", reason="CI installs floyo[spark]: this skip shows only where the extra is missing")
+pytestmark = pytest.mark.slow  # the JVM's start and Spark's first jobs: ~20-60 s on 2 cores
+
+# 12 days give each persona ~18 sessions: a lower bar for personal rules makes the per-user path mine something
+ENV = {"FLOYO_RULES_USER_MIN_TRANSACTIONS": "10", "FLOYO_LOG_LEVEL": "WARNING"}
+
+
+@pytest.fixture(scope="module")
+def synth_lake(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LakeDB]:
+    """Three personas over 12 days stored through the ingest path, exported and featurised once."""
+    with lake_db(database_url, tmp_path_factory.mktemp("lake") / "data") as db:
+        data = generate(personas=3, days=12, seed=0, end=date(2026, 11, 1))
+        store(data, db.engine, db.settings, db.settings.data_dir / "truth.json")
+        export_and_build(db.settings, engine=db.engine, retention=False)
+        yield db
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from models.spark.session import build_session
+
+    session = build_session("local[2]")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake_env(synth_lake: LakeDB, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LakeDB]:
+    env = {**synth_lake.env, **ENV, "FLOYO_RETENTION_DAYS": "0", "FLOYO_MLFLOW_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    with environment(env, monkeypatch):
+        yield synth_lake
+    assert mlflow.active_run() is None
+
+
+def _local_itemsets(transactions: Any, limits: RuleLimits) -> dict[frozenset[str], int]:
+    from models.fpgrowth import frequent_itemsets
+
+    n = transactions["transaction_id"].n_unique()
+    enc = encode(
+        transactions.select("transaction_id", "item"), min_count=limits.threshold(n), max_items=limits.max_items
+    )
+    found = frequent_itemsets(
+        enc.indptr, enc.indices, len(enc.items), min_count=limits.threshold(n), max_len=limits.max_len
+    )
+    return {frozenset(enc.items[i] for i in s): c for s, c in zip(found.itemsets, found.counts, strict=True)}
+
+
+def test_both_engines_mine_the_same_itemsets_rules_and_workflows(lake_env: LakeDB, spark: Any) -> None:
+    from models.spark import data as spark_data
+    from models.spark.rules import frequent_itemsets
+    from models.spark.train import SparkMiner
+
+    settings = get_settings()
+    local = training_data(settings)
+    cut = _test_start(local.events, time_split(local.events))  # the held-out window `floyo train` keeps out
+    assert cut is not None
+    train_tx, _ = _before(local.transactions, cut)
+    train_actions, _ = _before(local.actions, cut)
+    limits = RuleLimits.from_settings()
+    miner = SparkMiner(spark, str(settings.lake_path))
+
+    # FPGrowth's itemsets are the local FP-growth's, support for support
+    rows = spark_data.before(spark_data.transactions(spark, str(settings.lake_path)), cut)
+    n = train_tx["transaction_id"].n_unique()
+    itemsets, counts, _ = frequent_itemsets(rows.distinct(), n, limits)
+    expected = _local_itemsets(train_tx, limits)
+    assert len(expected) > 100
+    assert any(len(s) == limits.max_len for s in expected)
+    assert dict(zip(itemsets, counts, strict=True)) == expected
+
+    rules = miner.rules(cut, limits)
+    local_rules = RulesModel.mine(train_tx, limits=limits)
+    assert local_rules.rules
+    assert local_rules.per_user
+    assert rules.to_json() == local_rules.to_json()  # every rule, measure, count and evidence; the caps' stats
+
+    workflows, n_actions = miner.workflows(cut, WorkflowLimits())
+    local_workflows = WorkflowsModel.mine(train_actions, limits=WorkflowLimits())
+    assert n_actions == train_actions.height
+    assert {w["n_steps"] for w in local_workflows.workflows} >= {2, 3}  # pairs and chains
+    assert workflows.to_json() == local_workflows.to_json()
+
+
+def test_train_with_spark_registers_what_the_local_engine_would(lake_env: LakeDB, spark: Any) -> None:
+    result = CliRunner().invoke(app, ["train", "--engine", "spark", "--master", "local[2]"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.rsplit(" ", 2)[-2:] for line in lines] == [
+        ["[engine", "local]"], ["[engine", "local]"], ["[engine", "spark]"], ["[engine", "spark]"],
+    ]  # fmt: skip
+    assert all("v1:" in line and "promoted to champion" in line for line in lines)
+    # the local engine on the same data: its rules and workflows are the Spark ones, so the champion stays
+    again = CliRunner().invoke(app, ["train", "--engine", "local"])
+    assert again.exit_code == 0, again.output
+    for line in again.stdout.splitlines():
+        assert "(champion before: v1" in line, line
+        assert line.endswith("kept the champion"), line
+    for name in ("floyo-rules", "floyo-workflows"):
+        spark_run, local_run = (tracking.client().get_model_version(name, v).run_id for v in ("1", "2"))
+        assert tracking.client().get_run(str(spark_run)).data.params["data.engine"] == "spark"
+        assert tracking.client().get_run(str(local_run)).data.params["data.engine"] == "local"
+        assert _artifact(str(spark_run)) == _artifact(str(local_run))
+
+
+def _artifact(run_id: str) -> Any:
+    folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model/artifacts")
+    return json.loads(next(Path(folder).rglob("*.json")).read_text())
+
+
+def test_spark_engine_without_pyspark_says_how_to_install_it_in_one_line(tmp_path: Path) -> None:
+    hide = "import sys; sys.modules['pyspark'] = None; from floyo.cli import app; app()"
+    env = {**os.environ, "FLOYO_DATA_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", hide, "train", "--engine", "spark"], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert "pip install 'floyo[spark]'" in done.stderr
+    assert "Traceback" not in done.stderr
