@@ -38,9 +38,13 @@ def build_session(master: str = DEFAULT_MASTER, *, app_name: str = "floyo-train"
         .appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")  # days and timestamps as the local engine sees them: UTC
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # floyo prints its own progress
     )
-    if master.startswith("local"):  # a few cores: Spark's 200 shuffle partitions would be 200 tiny tasks per join
-        builder = builder.config("spark.sql.shuffle.partitions", "8")
+    if master.startswith("local"):  # one machine: a shuffle partition per core, not Spark's 200 tiny tasks per join
+        cores = master.removeprefix("local").strip("[]").split(",")[0]
+        builder = builder.config(
+            "spark.sql.shuffle.partitions", str(os.cpu_count() or 2) if cores in ("", "*") else cores
+        )
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start (no Java, bad master URL): one line, not a Java stack

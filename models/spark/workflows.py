@@ -26,8 +26,8 @@ SEP = "\u001e"  # joins a chain's steps into its key: never in an item
 def mine_workflows(actions: DataFrame, *, limits: WorkflowLimits) -> pl.DataFrame:
     """Workflows per user of ``user_id, ts, item, session_id, pos`` rows, as ``models.workflows.mine_workflows``
     reports them (without evidence); an empty frame when there is no action."""
-    # each level is materialised (a local checkpoint cuts its lineage): a chain's plan holds its parents' twice
-    # over (support and occurrences), so without it the plans double per level
+    # each level is materialised (``_extend``'s local checkpoints cut the lineage): a chain's plan holds its
+    # parents' twice over (support and occurrences), so without them the plans double per level
     ev = _indexed(actions).localCheckpoint()
     if ev.isEmpty():
         return pl.DataFrame()
@@ -38,7 +38,6 @@ def mine_workflows(actions: DataFrame, *, limits: WorkflowLimits) -> pl.DataFram
     levels: list[pl.DataFrame] = []
     for n in range(2, max(limits.max_steps, 2) + 1):
         chains, chain_occ = _extend(chains, chain_occ, occ, (base, counts), limits, n)
-        chains, chain_occ = chains.localCheckpoint(), chain_occ.localCheckpoint()
         levels.append(_collected(chains))
         if levels[-1].is_empty():
             break
@@ -137,7 +136,8 @@ def _extend(
     from pyspark.sql import functions as F  # noqa: N812
 
     base, counts = rates
-    step = chain_occ.join(occ.withColumnRenamed("i", "last"), ["user_id", "last"])
+    # read twice (support, then the winners' occurrences): kept once computed, as is ``best``
+    step = chain_occ.join(occ.withColumnRenamed("i", "last"), ["user_id", "last"]).localCheckpoint(eager=False)
     support = _per_window(step, ["chain", "b"], "support", limits).filter(F.col("support") >= limits.min_support)
     second = F.when(F.size("steps") >= 2, F.col("steps")[1]).otherwise(F.col("b"))  # B itself when growing pairs
     prefix = chains.select("chain", "user_id", "steps", "windows_s", F.col("support").alias("prefix_support"))
@@ -154,6 +154,7 @@ def _extend(
         scored.withColumn("rank", F.row_number().over(strongest))
         .filter(F.col("rank") == 1)
         .withColumn("next", F.concat_ws(SEP, "chain", "b"))
+        .localCheckpoint(eager=False)
     )
     earlier = [f"d{k}" for k in range(1, n - 1)]
     grown_occ = (
@@ -167,11 +168,12 @@ def _extend(
         F.countDistinct(F.to_date("ts")).alias("days"),
         F.max("ts").alias("last_seen"),
     )
+    grown_occ = grown_occ.localCheckpoint()  # what this level's chains and the next level both read
     grown = best.select(
         F.col("next").alias("chain"), F.col("chain").alias("parent"), "user_id",
         F.concat("steps", F.array("b")).alias("steps"), F.concat("windows_s", F.array("window_s")).alias("windows_s"),
         "support", "prefix_support", "confidence", "lift", "conviction", "backward",
-    ).join(found, "chain").filter(F.col("days") >= limits.min_days)  # fmt: skip
+    ).join(found, "chain").filter(F.col("days") >= limits.min_days).localCheckpoint()  # fmt: skip
     return grown, grown_occ.join(grown.select("chain"), "chain", "left_semi")
 
 

@@ -26,18 +26,16 @@ from floyo.demo_data import store
 from floyo.settings import get_settings
 from jobs.refresh import export_and_build
 from models import tracking
-from models.findings import RulesModel, WorkflowsModel
 from models.lakedata import training_data
 from models.protocol import time_split
 from models.rules import RuleLimits, encode
 from models.train import _before, _test_start
-from models.workflows import WorkflowLimits
 from tests.features.helpers import LakeDB, lake_db
 from tests.models.helpers import REPO
 from tests.utils.env import environment
 
 pytest.importorskip("pyspark", reason="CI installs floyo[spark]: this skip shows only where the extra is missing")
-pytestmark = pytest.mark.slow  # the JVM's start and Spark's first jobs: ~20-60 s on 2 cores
+pytestmark = pytest.mark.slow  # the JVM's start, Spark's first jobs and two trainings: about a minute on 2 cores
 
 # 12 days give each persona ~18 sessions: a lower bar for personal rules makes the per-user path mine something
 ENV = {"FLOYO_RULES_USER_MIN_TRANSACTIONS": "10", "FLOYO_LOG_LEVEL": "WARNING"}
@@ -70,56 +68,7 @@ def lake_env(synth_lake: LakeDB, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert mlflow.active_run() is None
 
 
-def _local_itemsets(transactions: Any, limits: RuleLimits) -> dict[frozenset[str], int]:
-    from models.fpgrowth import frequent_itemsets
-
-    n = transactions["transaction_id"].n_unique()
-    enc = encode(
-        transactions.select("transaction_id", "item"), min_count=limits.threshold(n), max_items=limits.max_items
-    )
-    found = frequent_itemsets(
-        enc.indptr, enc.indices, len(enc.items), min_count=limits.threshold(n), max_len=limits.max_len
-    )
-    return {frozenset(enc.items[i] for i in s): c for s, c in zip(found.itemsets, found.counts, strict=True)}
-
-
-def test_both_engines_mine_the_same_itemsets_rules_and_workflows(lake_env: LakeDB, spark: Any) -> None:
-    from models.spark import data as spark_data
-    from models.spark.rules import frequent_itemsets
-    from models.spark.train import SparkMiner
-
-    settings = get_settings()
-    local = training_data(settings)
-    cut = _test_start(local.events, time_split(local.events))  # the held-out window `floyo train` keeps out
-    assert cut is not None
-    train_tx, _ = _before(local.transactions, cut)
-    train_actions, _ = _before(local.actions, cut)
-    limits = RuleLimits.from_settings()
-    miner = SparkMiner(spark, str(settings.lake_path))
-
-    # FPGrowth's itemsets are the local FP-growth's, support for support
-    rows = spark_data.before(spark_data.transactions(spark, str(settings.lake_path)), cut)
-    n = train_tx["transaction_id"].n_unique()
-    itemsets, counts, _ = frequent_itemsets(rows.distinct(), n, limits)
-    expected = _local_itemsets(train_tx, limits)
-    assert len(expected) > 100
-    assert any(len(s) == limits.max_len for s in expected)
-    assert dict(zip(itemsets, counts, strict=True)) == expected
-
-    rules = miner.rules(cut, limits)
-    local_rules = RulesModel.mine(train_tx, limits=limits)
-    assert local_rules.rules
-    assert local_rules.per_user
-    assert rules.to_json() == local_rules.to_json()  # every rule, measure, count and evidence; the caps' stats
-
-    workflows, n_actions = miner.workflows(cut, WorkflowLimits())
-    local_workflows = WorkflowsModel.mine(train_actions, limits=WorkflowLimits())
-    assert n_actions == train_actions.height
-    assert {w["n_steps"] for w in local_workflows.workflows} >= {2, 3}  # pairs and chains
-    assert workflows.to_json() == local_workflows.to_json()
-
-
-def test_train_with_spark_registers_what_the_local_engine_would(lake_env: LakeDB, spark: Any) -> None:
+def test_spark_and_local_engines_register_the_same_rules_and_workflows(lake_env: LakeDB, spark: Any) -> None:
     result = CliRunner().invoke(app, ["train", "--engine", "spark", "--master", "local[2]"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -127,17 +76,48 @@ def test_train_with_spark_registers_what_the_local_engine_would(lake_env: LakeDB
         ["[engine", "local]"], ["[engine", "local]"], ["[engine", "spark]"], ["[engine", "spark]"],
     ]  # fmt: skip
     assert all("v1:" in line and "promoted to champion" in line for line in lines)
-    # the local engine on the same data: its rules and workflows are the Spark ones, so the champion stays
+    # the local engine on the same data mines the same rules and workflows: the champion scores the same, stays
     again = CliRunner().invoke(app, ["train", "--engine", "local"])
     assert again.exit_code == 0, again.output
     for line in again.stdout.splitlines():
         assert "(champion before: v1" in line, line
         assert line.endswith("kept the champion"), line
+    found = {}
     for name in ("floyo-rules", "floyo-workflows"):
-        spark_run, local_run = (tracking.client().get_model_version(name, v).run_id for v in ("1", "2"))
-        assert tracking.client().get_run(str(spark_run)).data.params["data.engine"] == "spark"
-        assert tracking.client().get_run(str(local_run)).data.params["data.engine"] == "local"
-        assert _artifact(str(spark_run)) == _artifact(str(local_run))
+        spark_run, local_run = (str(tracking.client().get_model_version(name, v).run_id) for v in ("1", "2"))
+        assert tracking.client().get_run(spark_run).data.params["data.engine"] == "spark"
+        assert tracking.client().get_run(local_run).data.params["data.engine"] == "local"
+        found[name] = _artifact(spark_run)
+        # every rule with its measures, count and evidence, the personal rules, the caps' stats; every workflow
+        assert found[name] == _artifact(local_run)
+    assert found["floyo-rules"]["rules"]
+    assert found["floyo-rules"]["per_user"]  # the personal path (a grouped map on the executors) mined too
+    assert {w["n_steps"] for w in found["floyo-workflows"]["workflows"]} >= {2, 3}  # pairs and chains
+    _same_itemsets(spark)
+
+
+def _same_itemsets(spark: Any) -> None:
+    """MLlib FPGrowth's itemsets are the local FP-growth's, support for support, on the train window."""
+    from models.fpgrowth import frequent_itemsets as local_itemsets
+    from models.spark import data as spark_data
+    from models.spark.rules import frequent_itemsets
+
+    settings = get_settings()
+    local = training_data(settings)
+    cut = _test_start(local.events, time_split(local.events))
+    train, _ = _before(local.transactions, cut)
+    limits = RuleLimits.from_settings()
+    n = train["transaction_id"].n_unique()
+    enc = encode(train.select("transaction_id", "item"), min_count=limits.threshold(n), max_items=limits.max_items)
+    mined = local_itemsets(
+        enc.indptr, enc.indices, len(enc.items), min_count=limits.threshold(n), max_len=limits.max_len
+    )
+    expected = {frozenset(enc.items[i] for i in s): c for s, c in zip(mined.itemsets, mined.counts, strict=True)}
+    assert len(expected) > 100
+    assert any(len(s) == limits.max_len for s in expected)
+    rows = spark_data.before(spark_data.transactions(spark, str(settings.lake_path)), cut).distinct()
+    itemsets, counts, _ = frequent_itemsets(rows, n, limits)
+    assert dict(zip(itemsets, counts, strict=True)) == expected
 
 
 def _artifact(run_id: str) -> Any:
