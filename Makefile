@@ -4,21 +4,22 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-packages browser demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train bench-ranker bench-serving bench-soak wrk clean
+.PHONY: setup system-packages browser demo stop test lint typecheck pytest bench-ingest bench-agent bench-lake bench-mining bench-train bench-ranker bench-scale bench-serving bench-soak wrk clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]' --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet -e '.[dev,bench,spark]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 demo: setup  ## start Floyo (embedded PostgreSQL, API and dashboard in the background), ingest the sample log, summarise
 	$(BIN)/floyo demo
 
-system-packages:  ## Debian packages the tests drive, installed when missing: zsh (the agent's shell tests), chromium (the dashboard's browser test; Playwright never downloads one)
-	@missing=""; for p in zsh chromium; do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+system-packages:  ## Debian packages the tests drive, installed when missing: zsh (the agent's shell tests), chromium (the dashboard's browser test; Playwright never downloads one), a Java runtime (the Spark engine's tests)
+	@missing=""; for p in zsh:zsh chromium:chromium java:default-jre-headless; do \
+	  command -v $${p%%:*} >/dev/null 2>&1 || missing="$$missing $${p#*:}"; done; \
 	if [ -n "$$missing" ]; then SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "installing Debian packages:$$missing"; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
 
@@ -56,6 +57,9 @@ bench-train: setup
 
 bench-ranker: setup
 	$(BIN)/python -m bench.ranker
+
+bench-scale: setup system-packages  ## local vs Spark local[2] training on lakes of 2M and 10M events (--sizes 30000000 for 30M)
+	nice -n 10 $(BIN)/python -m bench.scale
 
 wrk:  ## the load generator of bench-serving (Debian's package), installed when missing
 	@command -v wrk >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \

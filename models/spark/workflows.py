@@ -252,12 +252,12 @@ def _collected(chains: DataFrame) -> pl.DataFrame:
         "conviction", "backward", "delays_median_s", "delays_p25_s", "delays_p75_s", "days",
         F.unix_micros("last_seen").alias("last_seen"),
     ).collect()  # fmt: skip
-    schema = {
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {
         "chain": pl.String, "parent": pl.String, "user_id": pl.String, "steps": pl.List(pl.String),
         "windows_s": pl.List(pl.Float64), "support": pl.UInt32, "prefix_support": pl.UInt32,
         "confidence": pl.Float64, "lift": pl.Float64, "conviction": pl.Float64, "backward": pl.Float64,
         "delays_median_s": pl.List(pl.Float64), "delays_p25_s": pl.List(pl.Float64),
         "delays_p75_s": pl.List(pl.Float64), "days": pl.UInt32, "last_seen": pl.Int64,
     }  # fmt: skip
-    frame = pl.DataFrame([r.asDict() for r in rows], schema=schema, orient="row")
+    frame = pl.DataFrame([r.asDict() for r in rows], schema=schema)
     return frame.with_columns(pl.from_epoch("last_seen", time_unit="us").dt.replace_time_zone("UTC"))
