@@ -28,7 +28,10 @@ def register(app: typer.Typer) -> None:
             result = run_pipeline(get_settings(), trigger="cli", force=force, progress=bar.step)
         typer.echo(result.describe())
         for m in result.summary.get("models", []):
-            typer.echo(f"  {m['name']} v{m['version']}: mrr {m['mrr']:.3f} {'promoted' if m['promoted'] else 'kept'}")
+            verdict = "promoted" if m["promoted"] else "kept"
+            typer.echo(
+                f"  {m['name']} v{m['version']}: mrr {m['mrr']:.3f} {verdict} [engine {m.get('engine', 'local')}]"
+            )
         if "suggestions" in result.summary:
             s = result.summary["suggestions"]
             typer.echo(f"  suggestions: {s['suggestions']} active for {s['users']} users ({s['seconds']:.1f} s)")

@@ -134,3 +134,15 @@ def test_spark_engine_without_pyspark_says_how_to_install_it_in_one_line(tmp_pat
     assert done.stderr.strip().count("\n") == 0, done.stderr
     assert "pip install 'floyo[spark]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_job_trains_with_the_engine_of_its_settings(lake_env: LakeDB, tmp_path: Path) -> None:
+    """``FLOYO_TRAIN_ENGINE=spark`` reaches the job's train step: without PySpark, the run fails saying so."""
+    hide = "import sys; sys.modules['pyspark'] = None; from floyo.cli import app; app()"
+    env = {**os.environ, **lake_env.env, **ENV, "FLOYO_TRAIN_ENGINE": "spark", "PYTHONPATH": str(REPO),
+           "FLOYO_MLFLOW_URI": f"sqlite:///{tmp_path / 'm.db'}"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", hide, "job", "run", "--force"], env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "[spark_unavailable]" in done.stderr  # the train step asked for Spark
+    assert "pip install 'floyo[spark]'" in done.stderr
