@@ -24,7 +24,9 @@ def require_pyspark() -> None:
         raise Unavailable("spark_unavailable", f"--engine spark needs PySpark, which is not installed: {INSTALL_HINT}")
 
 
-def build_session(master: str = DEFAULT_MASTER, *, app_name: str = "floyo-train") -> SparkSession:
+def build_session(
+    master: str = DEFAULT_MASTER, *, app_name: str = "floyo-train", config: dict[str, str] | None = None
+) -> SparkSession:
     """A SparkSession on ``master`` (``local[*]``, ``spark://host:7077``, ``yarn``…), UTC, quiet, with the
     driver's Python on the executors (a cluster's executors need floyo installed: docs/models.md)."""
     require_pyspark()
@@ -45,6 +47,8 @@ def build_session(master: str = DEFAULT_MASTER, *, app_name: str = "floyo-train"
         builder = builder.config(
             "spark.sql.shuffle.partitions", str(os.cpu_count() or 2) if cores in ("", "*") else cores
         )
+    for key, value in (config or {}).items():  # e.g. spark.driver.memory, before the JVM starts
+        builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start (no Java, bad master URL): one line, not a Java stack
