@@ -26,16 +26,18 @@ from floyo.demo_data import store
 from floyo.settings import get_settings
 from jobs.refresh import export_and_build
 from models import tracking
+from models.findings import RulesModel, WorkflowsModel
 from models.lakedata import training_data
 from models.protocol import time_split
 from models.rules import RuleLimits, encode
 from models.train import _before, _test_start
+from models.workflows import WorkflowLimits
 from tests.features.helpers import LakeDB, lake_db
 from tests.models.helpers import REPO
 from tests.utils.env import environment
 
 pytest.importorskip("pyspark", reason="CI installs floyo[spark]: this skip shows only where the extra is missing")
-pytestmark = pytest.mark.slow  # the JVM's start, Spark's first jobs and two trainings: about a minute on 2 cores
+pytestmark = pytest.mark.slow  # the JVM's start, Spark's first jobs and a training: about a minute on 2 cores
 
 # 12 days give each persona ~18 sessions: a lower bar for personal rules makes the per-user path mine something
 ENV = {"FLOYO_RULES_USER_MIN_TRANSACTIONS": "10", "FLOYO_LOG_LEVEL": "WARNING"}
@@ -76,36 +78,34 @@ def test_spark_and_local_engines_register_the_same_rules_and_workflows(lake_env:
         ["[engine", "local]"], ["[engine", "local]"], ["[engine", "spark]"], ["[engine", "spark]"],
     ]  # fmt: skip
     assert all("v1:" in line and "promoted to champion" in line for line in lines)
-    # the local engine on the same data mines the same rules and workflows: the champion scores the same, stays
-    again = CliRunner().invoke(app, ["train", "--engine", "local"])
-    assert again.exit_code == 0, again.output
-    for line in again.stdout.splitlines():
-        assert "(champion before: v1" in line, line
-        assert line.endswith("kept the champion"), line
-    found = {}
+    registered = {}
     for name in ("floyo-rules", "floyo-workflows"):
-        spark_run, local_run = (str(tracking.client().get_model_version(name, v).run_id) for v in ("1", "2"))
-        assert tracking.client().get_run(spark_run).data.params["data.engine"] == "spark"
-        assert tracking.client().get_run(local_run).data.params["data.engine"] == "local"
-        found[name] = _artifact(spark_run)
-        # every rule with its measures, count and evidence, the personal rules, the caps' stats; every workflow
-        assert found[name] == _artifact(local_run)
-    assert found["floyo-rules"]["rules"]
-    assert found["floyo-rules"]["per_user"]  # the personal path (a grouped map on the executors) mined too
-    assert {w["n_steps"] for w in found["floyo-workflows"]["workflows"]} >= {2, 3}  # pairs and chains
-    _same_itemsets(spark)
+        run_id = str(tracking.client().get_model_version(name, "1").run_id)
+        assert tracking.client().get_run(run_id).data.params["data.engine"] == "spark"
+        registered[name] = _artifact(run_id)
+
+    # the local engine on the same train window (what `floyo train` without --engine mines)
+    local = training_data(get_settings())
+    cut = _test_start(local.events, time_split(local.events))
+    train_tx, _ = _before(local.transactions, cut)
+    train_actions, _ = _before(local.actions, cut)
+    rules = RulesModel.mine(train_tx, limits=RuleLimits.from_settings()).to_json()
+    workflows = WorkflowsModel.mine(train_actions, limits=WorkflowLimits()).to_json()
+    # every rule with its measures, count and evidence, the personal rules, the caps' stats; every workflow
+    assert registered["floyo-rules"] == json.loads(json.dumps(rules))
+    assert registered["floyo-workflows"] == json.loads(json.dumps(workflows))
+    assert rules["rules"]
+    assert rules["per_user"]  # the personal path (a grouped map on the executors) mined too
+    assert {w["n_steps"] for w in workflows["workflows"]} >= {2, 3}  # pairs and chains
+    _same_itemsets(spark, train_tx, cut)
 
 
-def _same_itemsets(spark: Any) -> None:
+def _same_itemsets(spark: Any, train: Any, cut: Any) -> None:
     """MLlib FPGrowth's itemsets are the local FP-growth's, support for support, on the train window."""
     from models.fpgrowth import frequent_itemsets as local_itemsets
     from models.spark import data as spark_data
     from models.spark.rules import frequent_itemsets
 
-    settings = get_settings()
-    local = training_data(settings)
-    cut = _test_start(local.events, time_split(local.events))
-    train, _ = _before(local.transactions, cut)
     limits = RuleLimits.from_settings()
     n = train["transaction_id"].n_unique()
     enc = encode(train.select("transaction_id", "item"), min_count=limits.threshold(n), max_items=limits.max_items)
@@ -115,7 +115,7 @@ def _same_itemsets(spark: Any) -> None:
     expected = {frozenset(enc.items[i] for i in s): c for s, c in zip(mined.itemsets, mined.counts, strict=True)}
     assert len(expected) > 100
     assert any(len(s) == limits.max_len for s in expected)
-    rows = spark_data.before(spark_data.transactions(spark, str(settings.lake_path)), cut).distinct()
+    rows = spark_data.before(spark_data.transactions(spark, str(get_settings().lake_path)), cut).distinct()
     itemsets, counts, _ = frequent_itemsets(rows, n, limits)
     assert dict(zip(itemsets, counts, strict=True)) == expected
 
