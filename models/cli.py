@@ -58,7 +58,8 @@ def register(app: typer.Typer) -> None:
 
         if events is not None and (user is not None or since is not None):
             raise typer.BadParameter("--user and --since read the lake: leave out --events")
-        chosen = engine or get_settings().train_engine
+        # FLOYO_TRAIN_ENGINE is the lake's engine: an event log is always trained locally unless --engine says spark
+        chosen = engine or (get_settings().train_engine if events is None else "local")
         if chosen not in ("local", "spark"):
             raise typer.BadParameter(f"--engine must be local or spark, not {chosen!r}")
         if events is not None and chosen == "spark":
