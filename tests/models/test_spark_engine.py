@@ -1,5 +1,6 @@
 """The Spark engine (`floyo train --engine spark`, Spark ``local[2]``) against the local engine on the same lake:
-the same itemsets with the same support, the same rules and workflows, and the same registered models.
+the same itemsets with the same support, the same rules and workflows, the same registered models. CI installs
+``floyo[spark]`` and Java (``make setup``, ``make system-packages``): nothing here is skipped.
 
 The lake is three synthetic personas over 12 days, stored through the ingest path, exported and featurised
 once; one SparkSession serves the whole module (starting the JVM is most of a Spark test's time).
@@ -36,7 +37,6 @@ from tests.features.helpers import LakeDB, lake_db
 from tests.models.helpers import REPO
 from tests.utils.env import environment
 
-pytest.importorskip("pyspark", reason="CI installs floyo[spark]: this skip shows only where the extra is missing")
 pytestmark = pytest.mark.slow  # the JVM's start, Spark's first jobs and a training: about a minute on 2 cores
 
 # 12 days give each persona ~18 sessions: a lower bar for personal rules makes the per-user path mine something
@@ -146,3 +146,17 @@ def test_the_job_trains_with_the_engine_of_its_settings(lake_env: LakeDB, tmp_pa
     assert done.returncode == 1, done.stdout + done.stderr
     assert "[spark_unavailable]" in done.stderr  # the train step asked for Spark
     assert "pip install 'floyo[spark]'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--engine", "bogus"], "--engine must be local or spark, not 'bogus'"),
+        (["--master", "local[2]"], "--master is for --engine spark"),
+        (["--engine", "spark", "--events", "x.csv"], "--engine spark reads the lake: leave out --events"),
+    ],
+)
+def test_bad_engine_options_are_refused_in_one_line(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["train", *args])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
