@@ -96,6 +96,7 @@ def run_size(n_events: int, tmp: Path) -> dict[str, Any]:
     train_all(data, progress=step)
     out.update(local=steps, local_total=time.perf_counter() - start, local_peak_mb=peak_mb(),
                users=data.events["user_id"].n_unique())  # fmt: skip
+    print(f"{n_events:,} events, local engine:", json.dumps(out), flush=True)  # kept even if Spark fails later
     cut = held_out_start(data.events)
     expected = {name: logged_artifact(name) for name in ("floyo-rules", "floyo-workflows")}
     del data

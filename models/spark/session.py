@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -55,6 +56,9 @@ def build_session(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise Unavailable("spark_unavailable", f"Spark did not start on {master}: {first} ({INSTALL_HINT})") from None
     session.sparkContext.setLogLevel("ERROR")
+    # py4j logs each connection it closes at INFO, some from finalisers at interpreter exit, after the handlers'
+    # streams are closed ("--- Logging error ---"): its INFO is of no use to Floyo
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     return session
 
 
