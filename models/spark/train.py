@@ -1,8 +1,8 @@
 """The Spark engine's part of ``floyo train --engine spark``: a ``models.train.Miner`` over the lake.
 
 Spark mines the two families whose cost grows with the whole history, association rules and workflows, over
-the lake's ``transactions`` and ``sequences`` tables (every row before the held-out window: no
-``FLOYO_TRAIN_MAX_EVENTS`` cap). Next action and co-change, the time split and the held-out scoring stay on
+the lake's ``transactions`` and ``sequences`` tables (every row before the held-out window, whatever
+``FLOYO_TRAIN_MAX_EVENTS`` says). Next action and co-change, the time split and the held-out scoring stay on
 the local engine in the same run, so the four families are logged, compared and promoted exactly as a local
 run's (docs/models.md, "The Spark engine").
 """
