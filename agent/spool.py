@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from agent.secure import private_dir, private_file
+from agent.localdb import LocalDb
 
 log = logging.getLogger(__name__)
 
@@ -53,44 +51,10 @@ class Spool:
     def __init__(self, path: Path, *, max_events: int = 1_000_000, fsync: str = "normal") -> None:
         self.path = path
         self.max_events = max_events
-        self._sync = "FULL" if fsync == "full" else "NORMAL"
-        self._local = threading.local()
-        if not path.exists():  # created 0600 before SQLite opens it: its -wal and -shm files take its mode
-            private_dir(path.parent)
-            private_file(path)
+        self.db = LocalDb(path, synchronous="FULL" if fsync == "full" else "NORMAL", schema=_SCHEMA)
+        self._db, self._tx, self.close = self.db.connection, self.db.transaction, self.db.close
         with self._tx() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
             db.executemany("INSERT OR IGNORE INTO counters VALUES (?, 0)", [(c,) for c in COUNTERS])
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={self._sync}")
-            self._local.db = db
-        return db
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")  # inside: a COMMIT that fails (disk full) must not leave the transaction open
-        except BaseException:
-            if db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
-                db.execute("ROLLBACK")
-            raise
-
-    def close(self) -> None:
-        """Close this thread's connection."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
 
     def queued(self) -> int:
         """How many events wait to be sent."""

@@ -9,13 +9,12 @@ run can show real files).
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from agent.config import AgentConfig
-from agent.secure import private_dir, private_file
+from agent.localdb import LocalDb
 
 ACTIVITY_NAME = "activity.sqlite3"
 MAX_ROWS = 500_000
@@ -41,40 +40,28 @@ class ActivityLog:
     def __init__(self, config: AgentConfig) -> None:
         self.path = config.state_dir / ACTIVITY_NAME
         self.days = config.activity_days
-        self._local = threading.local()
         self._pruned = 0.0
+        self._file: LocalDb | None = None  # opened (and created) on the first use: a dry run creates nothing
+
+    def _local_db(self) -> LocalDb:
+        if self._file is None:
+            self._file = LocalDb(self.path, timeout=10.0, schema=_SCHEMA)
+        return self._file
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            if not self.path.exists():
-                private_dir(self.path.parent)
-                private_file(self.path)
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(_SCHEMA)
-            self._local.db = db
-        return db
+        return self._local_db().connection()
 
     def record(self, root: str, events: list[dict[str, Any]]) -> None:
         """Append decided file events (the watcher's: kind, path, wall, dest_path)."""
         rows = [(e["wall"], root, e["kind"], e["path"], e.get("dest_path")) for e in events if e.get("kind") != "open"]
         if not rows:
             return
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._local_db().transaction() as db:
             db.executemany("INSERT INTO activity (ts, root, kind, path, dest_path) VALUES (?, ?, ?, ?, ?)", rows)
             if time.monotonic() - self._pruned > PRUNE_EVERY:
                 self._pruned = time.monotonic()
                 db.execute("DELETE FROM activity WHERE ts < ?", (time.time() - self.days * 86400,))
                 db.execute("DELETE FROM activity WHERE id <= (SELECT max(id) FROM activity) - ?", (MAX_ROWS,))
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
 
     def since(self, ts: float) -> list[Activity]:
         """Every event from ``ts`` on, oldest first."""
@@ -87,7 +74,5 @@ class ActivityLog:
 
     def close(self) -> None:
         """Close this thread's connection."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        if self._file is not None:
+            self._file.close()

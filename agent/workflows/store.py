@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import orjson
 
 from agent.config import AgentConfig
+from agent.localdb import LocalDb
 from agent.pause import PauseLog
-from agent.secure import private_dir, private_file
 from agent.workflows.local import LocalWorkflow, argv_of_blob, local_workflow, synced_row
 from agent.workflows.model import Approved, RunRecord
 from floyo.errors import InvalidInput, NotFound
@@ -58,48 +55,13 @@ class WorkflowStore:
         self.path = config.state_dir / STORE_NAME
         self.pauses = PauseLog(config.state_dir)
         self.session = uuid.uuid4().hex  # runs started by this process; the others are a dead agent's
-        self._local = threading.local()
         self._reporter: Any = None
-        if not self.path.exists():
-            private_dir(self.path.parent)
-            private_file(self.path)
-        with self._tx() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-
-    # --- plumbing
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL" if self.config.fsync == "full" else "PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+        self.db = LocalDb(self.path, synchronous="FULL" if config.fsync == "full" else "NORMAL", schema=_SCHEMA)
+        self._db, self._tx, self.close = self.db.connection, self.db.transaction, self.db.close
 
     @staticmethod
     def _changed(db: sqlite3.Connection) -> None:
         db.execute("INSERT INTO meta VALUES ('generation', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1")
-
-    def close(self) -> None:
-        """Close this thread's connection."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
 
     # --- WorkflowSource
     def generation(self) -> int:
