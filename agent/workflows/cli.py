@@ -91,6 +91,17 @@ def workflows(config: ConfigOpt = None, state_dir: StateOpt = None, as_json: Jso
         typer.echo("\n".join(workflow_lines(workflow)))
 
 
+def _synced(
+    config: str | None, state_dir: str | None, workflow_id: int, *, runnable: bool = False
+) -> tuple[AgentConfig, WorkflowStore, LocalWorkflow]:
+    """The config, the store and the workflow after a sync; ``runnable``: one line when it cannot run here."""
+    cfg, store = _setup(config, state_dir)
+    workflow = _find(store, workflow_id, _sync(cfg, store, quiet=True))
+    if runnable and workflow.hash is None:
+        raise fail(f"workflow {workflow_id} cannot run here: {workflow.reason}")
+    return cfg, store, workflow
+
+
 def _find(store: WorkflowStore, workflow_id: int, unsynced: str | None) -> LocalWorkflow:
     """The workflow as synced; not found and not synced: one line saying both."""
     from floyo.errors import NotFound
@@ -166,10 +177,7 @@ def approve(
 
     from agent.workflows.present import workflow_lines
 
-    cfg, store = _setup(config, state_dir)
-    workflow = _find(store, workflow_id, _sync(cfg, store, quiet=True))
-    if workflow.hash is None:
-        raise fail(f"workflow {workflow_id} cannot run here: {workflow.reason}")
+    cfg, store, workflow = _synced(config, state_dir, workflow_id, runnable=True)
     typer.echo(orjson.dumps(workflow.definition, option=orjson.OPT_INDENT_2).decode())
     argv: dict[int, list[str]] = {}
     for index, action in enumerate(workflow.definition["actions"]):
@@ -195,8 +203,7 @@ def approve(
 @_errors
 def reject(workflow_id: IdArg, config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
     """Refuse a workflow on this machine (a changed definition asks again); an approval is withdrawn."""
-    cfg, store = _setup(config, state_dir)
-    workflow = _find(store, workflow_id, _sync(cfg, store, quiet=True))
+    cfg, store, workflow = _synced(config, state_dir, workflow_id)
     store.reject(workflow)
     told = _sync(cfg, store, quiet=True) is None
     typer.echo(f"rejected: workflow {workflow_id} v{workflow.version} will not run here"
@@ -248,10 +255,7 @@ def dry_run(
     from agent.workflows.activity import ActivityLog
     from agent.workflows.dryrun import dry_run as replay
 
-    cfg, store = _setup(config, state_dir)
-    workflow = _find(store, workflow_id, _sync(cfg, store, quiet=True))
-    if workflow.hash is None:
-        raise fail(f"workflow {workflow_id} cannot run here: {workflow.reason}")
+    cfg, _, workflow = _synced(config, state_dir, workflow_id, runnable=True)
     until = time.time()
     since = until - days * 86400
     runs = replay(workflow, ActivityLog(cfg).since(since), since=since, until=until)
