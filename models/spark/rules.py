@@ -10,6 +10,7 @@ The result is the local engine's ``RulesModel``, equal to it on the same transac
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -86,20 +87,24 @@ def _global_rules(tx: DataFrame, n: int, limits: RuleLimits) -> tuple[Any, int, 
 
 
 def _evidence(tx: DataFrame, members: list[list[str]]) -> list[list[Any]]:
-    """Per itemset, its ``EVIDENCE_LIMIT`` latest supporting transactions, oldest first (a join on the items and
-    a count per transaction, then the newest by a window per itemset)."""
+    """Per itemset, its ``EVIDENCE_LIMIT`` latest supporting transactions, oldest first.
+
+    Each partition of the transactions finds its own latest ten per itemset by the local engine's chunked sparse
+    products, newest first (an itemset drops out once it has ten: frequent ones cost a chunk or two), and a window
+    per itemset keeps the newest ten of those. A join of every transaction row with every itemset holding its
+    item, counted per transaction, gave the same rows at ~280 rows per item row (49 s of 75 s at 100k events).
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812
 
-    spark = tx.sparkSession
-    wanted = spark.createDataFrame(
-        [(k, item, len(items)) for k, items in enumerate(members) for item in items], "rule int, item string, size int"
+    found = (
+        tx.groupBy("transaction_id", "ts")
+        .agg(F.collect_set("item").alias("items"))
+        .mapInPandas(_partition_latest(members), schema=f"rule int, transaction_id {_id_type(tx)}, ts timestamp")
     )
-    held = tx.join(F.broadcast(wanted), "item").groupBy("rule", "size", "transaction_id", "ts").count()
     newest = Window.partitionBy("rule").orderBy(F.col("ts").desc(), F.col("transaction_id").desc())
     latest = (
-        held.filter(F.col("count") == F.col("size"))
-        .withColumn("rank", F.row_number().over(newest))
+        found.withColumn("rank", F.row_number().over(newest))
         .filter(F.col("rank") <= EVIDENCE_LIMIT)
         .select("rule", "transaction_id", "rank")
         .collect()
@@ -108,6 +113,39 @@ def _evidence(tx: DataFrame, members: list[list[str]]) -> list[list[Any]]:
     for row in sorted(latest, key=lambda r: (r["rule"], -r["rank"])):
         evidence[row["rule"]].append(row["transaction_id"])
     return evidence
+
+
+def _id_type(tx: DataFrame) -> str:
+    return str(tx.schema["transaction_id"].dataType.simpleString())
+
+
+def _partition_latest(members: list[list[str]]) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """A ``mapInPandas`` function: a partition's ``EVIDENCE_LIMIT`` newest transactions holding each itemset."""
+
+    def latest(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import numpy as np
+        import pandas as pd
+
+        from models.rules import Encoded, _latest_supporting
+
+        part = pd.concat(list(batches), ignore_index=True)
+        if part.empty:
+            return
+        # oldest first, as the local engine's rows: it scans them from the end
+        part = part.sort_values(["ts", "transaction_id"], kind="stable", ignore_index=True)
+        names = sorted({i for items in members for i in items})
+        index = {name: k for k, name in enumerate(names)}
+        codes = [sorted(index[i] for i in items if i in index) for items in part["items"]]
+        indptr = np.r_[0, np.cumsum([len(c) for c in codes])].astype(np.int64)
+        indices = np.fromiter((i for c in codes for i in c), dtype=np.int64, count=int(indptr[-1]))
+        enc = Encoded(indptr, indices, names, pl.Series(np.arange(len(part))))
+        rule, row = _latest_supporting(enc, [sorted(index[i] for i in items) for items in members])
+        yield pd.DataFrame(
+            {"rule": rule.astype(np.int32), "transaction_id": part["transaction_id"].to_numpy()[row],
+             "ts": part["ts"].to_numpy()[row]}
+        )  # fmt: skip
+
+    return latest
 
 
 def _per_user(tx: DataFrame, limits: RuleLimits) -> dict[str, list[dict[str, Any]]]:
