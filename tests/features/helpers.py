@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,20 @@ def lake_db(database_url: str, data_dir: Path, *, retention_days: int = 365) -> 
             yield LakeDB(url, engine, settings, make_device(engine))
         finally:
             engine.dispose()
+
+
+@contextmanager
+def persona_lake(database_url: str, data_dir: Path) -> Iterator[LakeDB]:
+    """Three synthetic personas over 12 days stored through the ingest path, exported and featurised."""
+    from features.synth import generate
+    from floyo.demo_data import store
+    from jobs.refresh import export_and_build
+
+    with lake_db(database_url, data_dir) as db:
+        data = generate(personas=3, days=12, seed=0, end=date(2026, 11, 1))
+        store(data, db.engine, db.settings, db.settings.data_dir / "truth.json")
+        export_and_build(db.settings, engine=db.engine, retention=False)
+        yield db
 
 
 def events_at(

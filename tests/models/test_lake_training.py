@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,12 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 import mlflow
-from features.synth import generate
 from floyo.cli import app
 from floyo.db import reset_engine
-from floyo.demo_data import store
 from floyo.settings import get_settings
-from jobs.refresh import export_and_build
 from models import tracking
 from models.train import FAMILIES
-from tests.features.helpers import LakeDB, lake_db
+from tests.features.helpers import LakeDB, persona_lake
 from tests.models.helpers import REPO
 
 WRITER = "synth-writer-003"
@@ -31,10 +27,7 @@ WRITER = "synth-writer-003"
 @pytest.fixture(scope="module")
 def synth_lake(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LakeDB]:
     """Three personas over 12 days stored through the ingest path, exported and featurised once."""
-    with lake_db(database_url, tmp_path_factory.mktemp("lake") / "data") as db:
-        data = generate(personas=3, days=12, seed=0, end=date(2026, 11, 1))
-        store(data, db.engine, db.settings, db.settings.data_dir / "truth.json")
-        export_and_build(db.settings, engine=db.engine, retention=False)
+    with persona_lake(database_url, tmp_path_factory.mktemp("lake") / "data") as db:
         yield db
 
 

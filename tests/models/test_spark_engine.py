@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 import mlflow
-from features.synth import generate
 from floyo.cli import app
-from floyo.demo_data import store
 from floyo.settings import get_settings
-from jobs.refresh import export_and_build
 from models import tracking
 from models.findings import RulesModel, WorkflowsModel
 from models.lakedata import training_data
@@ -33,7 +29,7 @@ from models.protocol import time_split
 from models.rules import RuleLimits, encode
 from models.train import _before, _test_start
 from models.workflows import WorkflowLimits
-from tests.features.helpers import LakeDB, lake_db
+from tests.features.helpers import LakeDB, persona_lake
 from tests.models.helpers import REPO
 from tests.utils.env import environment
 
@@ -46,10 +42,7 @@ ENV = {"FLOYO_RULES_USER_MIN_TRANSACTIONS": "10", "FLOYO_LOG_LEVEL": "WARNING"}
 @pytest.fixture(scope="module")
 def synth_lake(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LakeDB]:
     """Three personas over 12 days stored through the ingest path, exported and featurised once."""
-    with lake_db(database_url, tmp_path_factory.mktemp("lake") / "data") as db:
-        data = generate(personas=3, days=12, seed=0, end=date(2026, 11, 1))
-        store(data, db.engine, db.settings, db.settings.data_dir / "truth.json")
-        export_and_build(db.settings, engine=db.engine, retention=False)
+    with persona_lake(database_url, tmp_path_factory.mktemp("lake") / "data") as db:
         yield db
 
 

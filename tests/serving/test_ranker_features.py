@@ -41,15 +41,12 @@ def test_answers_at_or_after_the_moment_are_ignored(pool: list[dict[str, Any]]) 
     assert moved["log_answers"] > base["log_answers"]
 
 
-def test_training_rows_are_the_serving_rows(pool: list[dict[str, Any]]) -> None:
-    """``examples`` folds each user's answers incrementally; every row equals ``features`` at its moment."""
-    rng = random.Random(0)
-    rows = [
-        {**_answer(s, rng.choice(["accept", "dismiss", "snooze"]), m), "user_id": u}
-        for u in (1, 2) for m, s in zip([0, 0, 3, 7, 7, 9, 20, 21], pool, strict=False)
-    ]  # fmt: skip
+def _training_rows_equal_serving_rows(
+    rows: list[dict[str, Any]], labelled: list[dict[str, Any]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``examples(rows)``'s features and labels in ``labelled``'s order (user, then time), after checking there is
+    one row per labelled answer and each equals ``features`` of the answer's user at its moment."""
     ex = examples(rows)
-    labelled = [r for u in (1, 2) for r in rows if r["user_id"] == u and r["action"] != "snooze"]
     assert len(ex.y) == len(labelled) > 0
     expected = np.asarray([
         [features(r["shown"], [h for h in rows if h["user_id"] == r["user_id"]], r["created_at"])[f] for f in FEATURES]
@@ -57,7 +54,19 @@ def test_training_rows_are_the_serving_rows(pool: list[dict[str, Any]]) -> None:
     ])  # fmt: skip
     order = np.lexsort((ex.when, ex.user.astype(int)))
     assert np.array_equal(ex.x[order], expected)
-    assert ex.y[order].tolist() == [int(r["action"] == "accept") for r in labelled]
+    return ex.x[order], ex.y[order]
+
+
+def test_training_rows_are_the_serving_rows(pool: list[dict[str, Any]]) -> None:
+    """``examples`` folds each user's answers incrementally; every row equals ``features`` at its moment."""
+    rng = random.Random(0)
+    rows = [
+        {**_answer(s, rng.choice(["accept", "dismiss", "snooze"]), m), "user_id": u}
+        for u in (1, 2) for m, s in zip([0, 0, 3, 7, 7, 9, 20, 21], pool, strict=False)
+    ]  # fmt: skip
+    labelled = [r for u in (1, 2) for r in rows if r["user_id"] == u and r["action"] != "snooze"]
+    _, y = _training_rows_equal_serving_rows(rows, labelled)
+    assert y.tolist() == [int(r["action"] == "accept") for r in labelled]
 
 
 def test_no_history_and_malformed_suggestions(pool: list[dict[str, Any]]) -> None:
@@ -114,13 +123,6 @@ def test_training_rows_are_the_serving_rows_with_outcomes(pool: list[dict[str, A
             rows.append({**_answer(s, rng.choice(["accept", "dismiss"]), m), "user_id": u})
             if rows[-1]["action"] == "accept":
                 rows.append(_outcome(s, rng.choice(["saving", "unused", "no_saving", "used"]), m + 5, u))
-    ex = examples(rows)
     labelled = [r for u in (1, 2) for r in rows if r["user_id"] == u and r["action"] != "outcome"]
-    assert len(ex.y) == len(labelled) > 0
-    expected = np.asarray([
-        [features(r["shown"], [h for h in rows if h["user_id"] == r["user_id"]], r["created_at"])[f] for f in FEATURES]
-        for r in labelled
-    ])  # fmt: skip
-    order = np.lexsort((ex.when, ex.user.astype(int)))
-    assert np.array_equal(ex.x[order], expected)
+    expected, _ = _training_rows_equal_serving_rows(rows, labelled)
     assert expected[:, FEATURES.index("tpl_outcomes")].max() > 0  # outcomes did reach some rows
