@@ -9,7 +9,7 @@ with the window by a flat amount per event).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -20,6 +20,7 @@ from floyo.settings import Settings
 from models.train import Progress, TrainingData, train_all
 from models.users import resolve_user
 
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 EVENT_COLUMNS = ("seq", "user_id", "ts", "kind", "path", "ext", "tool")
 
 
@@ -30,14 +31,21 @@ def training_data(
     events = _filtered(lake.events(settings).select(EVENT_COLUMNS), user_id, since, "ts")
     if max_events is not None:
         events = events.sort("ts", "seq").tail(max_events)
-    frame = assign_sessions(events).collect().sort("ts", "seq", maintain_order=True)
+    # one plan, collected once: the model's columns are made before the sort into time order, so the lake's own
+    # text columns are never held twice
+    frame = (
+        model_events(assign_sessions(events), keep=("seq",))
+        .sort("ts", "seq", maintain_order=True)
+        .drop("seq")
+        .collect()
+    )
     if frame.is_empty():
         raise InvalidInput("no_events", "the lake holds no events for this selection: run `floyo export` first")
     start = frame["ts"].min()
     transactions = _table(settings, "transactions", user_id, since).filter(pl.col("start") >= start)
     sequences = _table(settings, "sequences", user_id, since).filter(pl.col("start") >= start)
     source = f"lake:{settings.lake_path}" + (f" user={user_id}" if user_id is not None else "")
-    return TrainingData(model_events(frame), _items(transactions.collect()), _actions(sequences.collect()), source)
+    return TrainingData(frame, _items(transactions.collect()), _actions(sequences.collect()), source)
 
 
 def _filtered(frame: pl.LazyFrame, user_id: int | None, since: datetime | None, ts: str) -> pl.LazyFrame:
@@ -55,7 +63,7 @@ def _table(settings: Settings, name: str, user_id: int | None, since: datetime |
         raise NotFound("no_features", f"the lake has no {name} table: run `floyo features build`") from None
 
 
-def model_events(frame: pl.DataFrame) -> pl.DataFrame:
+def model_events(frame: FrameT, *, keep: tuple[str, ...] = ()) -> FrameT:
     """The models' plain frame; a session is a transaction (``group``). The item the next-action model predicts
     (its ``ext`` column) is the action (``modify:csv``, ``run:pytest``), and a run's "path" is ``run:<tool>``, so
     co-change relates files and the tools run beside them."""
@@ -65,7 +73,7 @@ def model_events(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(
         pl.col("user_id").cast(pl.String), "ts", "kind",
         pl.when(is_run).then(pl.lit("run:") + pl.col("tool").fill_null("?")).otherwise(pl.col("path")).alias("path"),
-        action().fill_null("run:?").alias("ext"), "tool", pl.col("session_id").cast(pl.String).alias("group"),
+        action().fill_null("run:?").alias("ext"), "tool", pl.col("session_id").cast(pl.String).alias("group"), *keep,
     )  # fmt: skip
 
 
@@ -87,10 +95,12 @@ def _items(transactions: pl.DataFrame) -> pl.DataFrame:
 
 def _actions(sequences: pl.DataFrame) -> pl.DataFrame:
     """``user_id, ts, item``: each session's actions at their times (start + running sum of the deltas)."""
-    exploded = sequences.select("session_id", "user_id", "start", "actions", "deltas_s").explode(
+    # each session's running sum is taken in its list (the same additions as a window per session, without one)
+    offsets = pl.col("deltas_s").list.eval(pl.element().cum_sum())
+    exploded = sequences.select("user_id", "start", "actions", offsets).explode(
         ["actions", "deltas_s"], empty_as_null=True
     )
-    offset = pl.col("deltas_s").cum_sum().over("session_id") * 1_000_000
+    offset = pl.col("deltas_s") * 1_000_000
     return exploded.select(
         pl.col("user_id").cast(pl.String),
         (pl.col("start") + pl.duration(microseconds=offset.cast(pl.Int64))).alias("ts"),

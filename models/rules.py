@@ -198,10 +198,11 @@ def mine_rules_per_user(
     kept = frame.filter(pl.col("user_id").is_in(enough.implode()))
     parts = [(str(u), p) for (u,), p in kept.partition_by("user_id", as_dict=True, maintain_order=True).items()]
     workers = workers if workers is not None else _default_workers(len(parts))
+    del kept
     if workers > 1:
-        chunks = [parts[k::workers] for k in range(workers)]
+        chunks = _chunks(parts, CHUNK_ROWS)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            mined = {u: r for chunk in pool.map(_mine_users, chunks, [limits] * workers) for u, r in chunk.items()}
+            mined = {u: r for chunk in pool.map(_mine_users, chunks, [limits] * len(chunks)) for u, r in chunk.items()}
         found = {u: mined[u] for u, _ in parts}
     else:
         found = _mine_users(parts, limits)
@@ -215,6 +216,20 @@ def mine_rules_per_user(
 
 
 PARALLEL_MIN_USERS = 200
+CHUNK_ROWS = 200_000  # rows a worker is sent at a time: a worker holds one chunk, whatever the lake's size
+
+
+def _chunks(parts: list[tuple[str, pl.DataFrame]], max_rows: int) -> list[list[tuple[str, pl.DataFrame]]]:
+    """Consecutive users in lists of about ``max_rows`` rows (a user is never split)."""
+    chunks: list[list[tuple[str, pl.DataFrame]]] = [[]]
+    rows = 0
+    for part in parts:
+        if chunks[-1] and rows + part[1].height > max_rows:
+            chunks.append([])
+            rows = 0
+        chunks[-1].append(part)
+        rows += part[1].height
+    return chunks
 
 
 def _default_workers(n_users: int) -> int:

@@ -46,6 +46,11 @@ def _enum(series: pl.Series, categories: pl.Series | None = None) -> pl.Series:
     return series.cast(pl.Enum(values.to_list()))
 
 
+def _narrowed(series: pl.Series) -> pl.Series:
+    """A text or ``Enum`` column as an ``Enum`` of the values it holds only."""
+    return _enum(series.cast(pl.String))
+
+
 @dataclass(frozen=True)
 class Steps:
     """Transitions as columns, one row each, in the order of the object lists they replace (user by user, as first
@@ -58,27 +63,28 @@ class Steps:
     @classmethod
     def of_events(cls, events: pl.DataFrame) -> Steps:
         """The steps of ``row, user, t, path, item, g`` events (``Split.events``)."""
+        # text becomes codes before the sort and the shifts, so no column of millions of strings is ever copied
         ev = (
-            events.select("row", "user", "t", "path", "item", "g")
+            events.select(
+                "row", _enum(events["user"]), "t", top_dir_expr(pl.col("path")).alias("dir"),
+                _enum(events["item"]), "g",
+            )
             .with_columns(pl.col("row").min().over("user").alias("_first"))
             .sort("_first", "row")
             .with_row_index("pos")
-        )
+        )  # fmt: skip
         same1 = pl.col("user") == pl.col("user").shift(1)
         same2 = pl.col("user") == pl.col("user").shift(2)
         frame = ev.select(
-            "user", pl.col("item").shift(1).alias("prev"), top_dir_expr(pl.col("path").shift(1)).alias("prev_dir"),
+            "user", pl.col("item").shift(1).alias("prev"), pl.col("dir").shift(1).alias("prev_dir"),
             pl.when(same2).then(pl.col("item").shift(2)).alias("prev2"), "item", pl.col("g").alias("when"),
             pl.col("t").shift(1).alias("prev_ts"),
             pl.when(same2).then(pl.col("t").shift(1) - pl.col("t").shift(2)).alias("prev_gap_s"),
             "pos", pl.col("pos").min().over("user").alias("start"), same1.fill_null(False).alias("_keep"),
         ).filter("_keep").drop("_keep")  # fmt: skip
-        items = ev["item"]
-        frame = frame.with_columns(
-            _enum(frame["user"]), _enum(frame["prev_dir"]),
-            *(_enum(frame[c], items) for c in ("prev", "prev2", "item")),
-        )  # fmt: skip
-        return cls(frame, items)
+        # a user's and a folder's categories are the ones the steps hold (a user of one event has no step)
+        frame = frame.with_columns(_narrowed(frame["user"]), _narrowed(frame["prev_dir"].cast(pl.String)))
+        return cls(frame, ev["item"])
 
     @classmethod
     def of(cls, steps: Iterable[Step]) -> Steps:

@@ -38,6 +38,7 @@ class WorkflowLimits:
 
 
 OCCURRENCE_SLICE = 500_000  # events whose occurrences are found at a time
+USER_BATCH_EVENTS = 1_000_000  # events mined at a time, whole users: their occurrences and joins take ~1 GB
 
 
 def action_items(events: pl.DataFrame) -> pl.DataFrame:
@@ -105,6 +106,24 @@ def mine_workflows(
     occurrences, oldest first) and ``base`` (the last step's base rate at its window): what a suggestion shows.
     """
     limits = limits or WorkflowLimits()
+    batches = [_mine_batch(part, limits, evidence) for part in user_batches(items, USER_BATCH_EVENTS)]
+    # every measure is a user's own, and the report's order is total, so batch by batch is the whole at once
+    return _sort(pl.concat(batches)) if len(batches) > 1 else batches[0]
+
+
+def user_batches(items: pl.DataFrame, max_events: int) -> list[pl.DataFrame]:
+    """``items`` split by user into frames of about ``max_events`` rows (a user is never split; a user with more
+    rows is a batch of their own), each in ``items``' order: one at a time, they bound the mining's memory."""
+    if items.height <= max_events:
+        return [items]
+    sizes = items.group_by("user_id", maintain_order=True).len()
+    batch = (sizes["len"].cum_sum() - 1) // max_events  # a batch starts where the running total crosses a multiple
+    of_user = sizes.select("user_id", batch.alias("_batch"))
+    tagged = items.join(of_user, on="user_id", how="left", maintain_order="left")
+    return [part.drop("_batch") for part in tagged.partition_by("_batch", maintain_order=True)]
+
+
+def _mine_batch(items: pl.DataFrame, limits: WorkflowLimits, evidence: bool) -> pl.DataFrame:
     ev = _indexed(items)
     occ = _occurrences(ev, limits).select("i", "b", "delay_s", "j")
     counts = ev.group_by("user_id", "item").len("count")
@@ -289,8 +308,13 @@ def _report(levels: list[pl.DataFrame]) -> pl.DataFrame:
         "delays_median_s", "delays_p25_s", "delays_p75_s", "extensions",
         *[c for c in ("delays_p90_s", "first_seen", "examples", "base") if c in levels[0].columns],
     )  # fmt: skip
-    # a longer chain as frequent and confident as its prefix comes first: it says more
-    return out.sort(
+    return _sort(out)
+
+
+def _sort(found: pl.DataFrame) -> pl.DataFrame:
+    """The report's order, total within a user: a longer chain as frequent and confident as its prefix comes
+    first (it says more)."""
+    return found.sort(
         "user_id",
         "support",
         "confidence",

@@ -68,3 +68,19 @@ def test_workflow_occurrences_found_slice_by_slice_are_the_same(monkeypatch: pyt
     assert workflows.occurrences(items, limits=workflows.WorkflowLimits()).equals(occurrences)
     assert workflows.mine_workflows(items, evidence=True).equals(whole)
     assert whole.height > 10
+
+
+def test_workflows_mined_a_batch_of_users_at_a_time_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import workflows
+
+    items = workflows.action_items(_persona_raw())
+    whole = workflows.mine_workflows(items, evidence=True)
+    batch = items.height // 7
+    batches = workflows.user_batches(items, batch)
+    assert len(batches) >= 5
+    assert all(b["user_id"].n_unique() >= 1 for b in batches)
+    assert pl.concat(batches).sort("user_id", maintain_order=True).equals(items.sort("user_id", maintain_order=True))
+    assert sum(b["user_id"].n_unique() for b in batches) == items["user_id"].n_unique()  # no user split
+    monkeypatch.setattr(workflows, "USER_BATCH_EVENTS", batch)
+    assert workflows.mine_workflows(items, evidence=True).equals(whole)
+    assert whole["user_id"].n_unique() > len(batches)

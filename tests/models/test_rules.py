@@ -172,7 +172,10 @@ def test_limits_come_from_floyo_rules_settings(monkeypatch: pytest.MonkeyPatch) 
     assert limits.threshold(100) == 25
 
 
-def test_users_mined_in_worker_processes_match_one_process() -> None:
+def test_users_mined_in_worker_processes_match_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import rules
+
+    monkeypatch.setattr(rules, "CHUNK_ROWS", 150)  # several chunks a worker
     frames = [
         _frame({f"u{u}s{k:03d}": items for k, items in enumerate(_random_transactions(u, n=60))}, user=f"u{u}")
         for u in range(6)
@@ -180,6 +183,9 @@ def test_users_mined_in_worker_processes_match_one_process() -> None:
     limits = RuleLimits(min_support=0.05, min_count=2, min_confidence=0.2)
     serial = mine_rules_per_user(pl.concat(frames), limits=limits, workers=1)
     parallel = mine_rules_per_user(pl.concat(frames), limits=limits, workers=2)
+    chunks = rules._chunks([(f"u{u}", f) for u, f in enumerate(frames)], rules.CHUNK_ROWS)
+    assert len(chunks) >= 3
+    assert [u for c in chunks for u, _ in c] == [f"u{u}" for u in range(6)]
     assert list(parallel) == list(serial) == [f"u{u}" for u in range(6)]
     assert sum(r.rules.height for r in serial.values()) > 0
     for user, found in serial.items():
