@@ -95,7 +95,7 @@ def _items(transactions: pl.DataFrame) -> pl.DataFrame:
 
 def _actions(sequences: pl.DataFrame) -> pl.DataFrame:
     """``user_id, ts, item``: each session's actions at their times (start + running sum of the deltas)."""
-    # each session's running sum is taken in its list (the same additions as a window per session, without one)
+    # each session's running sum is taken in its list (the same additions, in the same order, as a window per session)
     offsets = pl.col("deltas_s").list.eval(pl.element().cum_sum())
     exploded = sequences.select("user_id", "start", "actions", offsets).explode(
         ["actions", "deltas_s"], empty_as_null=True
