@@ -58,7 +58,7 @@ bench-train: setup
 bench-ranker: setup
 	$(BIN)/python -m bench.ranker
 
-bench-scale: setup system-packages  ## local vs Spark local[2] training on lakes of 2M and 10M events (--sizes 30000000 for 30M)
+bench-scale: setup system-packages  ## local vs Spark local[2] training on lakes of 2M, 10M and 30M events (about an hour, 17 GB peak)
 	nice -n 10 $(BIN)/python -m bench.scale
 
 wrk:  ## the load generator of bench-serving (Debian's package), installed when missing
