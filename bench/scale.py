@@ -31,22 +31,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import polars as pl
-
 from bench.train import peak_mb, reset_peak, write_lake
 
 T = TypeVar("T")
 DEFAULT_SIZES = (2_000_000, 10_000_000, 30_000_000)
 SPARK_MASTER = "local[2]"
 SPARK_CONFIG = {"spark.driver.memory": "6g"}  # local mode: the driver is the executor
-
-
-def held_out_start(events: pl.DataFrame, test_frac: float = 0.2) -> datetime | None:
-    """Where ``train_all``'s held-out window starts: the first event of the first test transaction, transactions
-    ordered by their first event (``models.protocol.time_split``), computed on the columns."""
-    starts = events.group_by("group").agg(pl.col("ts").min()).sort("ts")["ts"]
-    n_train = round(len(starts) * (1 - test_frac))
-    return starts[n_train] if n_train < len(starts) else None
 
 
 def logged_artifact(name: str) -> dict[str, Any]:
@@ -133,7 +123,8 @@ def train_local(n_events: int, tmp: Path) -> dict[str, Any]:
     and its workers' (the per-user rules' processes), the held-out window's start and the models it logged."""
     from floyo.settings import get_settings
     from models.lakedata import training_data
-    from models.train import train_all
+    from models.protocol import time_split
+    from models.train import _test_start, train_all
 
     _environment(n_events, tmp)
     reset_peak()
@@ -151,7 +142,7 @@ def train_local(n_events: int, tmp: Path) -> dict[str, Any]:
     return {
         "local": steps, "local_total": time.perf_counter() - start, "local_peak_mb": peak_mb(),
         "local_workers_peak_mb": children.stop(),
-        "users": data.events["user_id"].n_unique(), "cut": held_out_start(data.events),
+        "users": data.events["user_id"].n_unique(), "cut": _test_start(data.events, time_split(data.events)),
         "expected": {name: logged_artifact(name) for name in ("floyo-rules", "floyo-workflows")},
     }  # fmt: skip
 
